@@ -1,0 +1,93 @@
+"""Checkpoints: atomic Hugging Face directories plus the state needed to resume exactly.
+
+RUN/checkpoints/step_00001234/ holds config.json (with the checkpoint's record, pre-training loss
+included, under "emergent_suite"), model.safetensors, the tokenizer, checkpoint.json (the record)
+and, for the newest checkpoint, trainer_state.pt (optimizer, step, data position, RNG). A checkpoint
+is written to a hidden temporary directory and renamed into place, so a kill during a save never
+corrupts the latest one; RUN/checkpoints.jsonl gets its line only after the rename.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+from trainer.atomic import append_jsonl, read_jsonl, replace_dir_atomic, write_jsonl_atomic, write_text_atomic
+from trainer.config import ModelConfig
+from trainer.hf_convert import save_hf_checkpoint
+
+TRAINER_STATE = "trainer_state.pt"
+RECORD = "checkpoint.json"
+
+
+def step_dir(run_dir: Path, step: int) -> Path:
+    return run_dir / "checkpoints" / f"step_{step:08d}"
+
+
+def save_checkpoint(run_dir: Path, step: int, model_state: dict, trainer_state: dict, cfg: ModelConfig,
+                    tokenizer, record: dict, keep_trainer_state: str = "last") -> Path:
+    final = step_dir(run_dir, step)
+    tmp = final.with_name(f".{final.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_hf_checkpoint(tmp, model_state, cfg, tokenizer, extra={"emergent_suite": record})
+    torch.save(trainer_state, tmp / TRAINER_STATE)
+    write_text_atomic(tmp / RECORD, json.dumps(record, indent=2))
+    replace_dir_atomic(tmp, final)
+    append_jsonl(run_dir / "checkpoints.jsonl", record)
+    if keep_trainer_state == "last":
+        for older in (run_dir / "checkpoints").glob("step_*"):
+            if older != final:
+                (older / TRAINER_STATE).unlink(missing_ok=True)
+    return final
+
+
+def latest_resumable(run_dir: Path) -> Path | None:
+    dirs = sorted(p for p in (run_dir / "checkpoints").glob("step_*") if (p / TRAINER_STATE).is_file() and (p / RECORD).is_file())
+    return dirs[-1] if dirs else None
+
+
+def repair_run_dir(run_dir: Path, resume_step: int) -> None:
+    """Bring the run's logs back to the checkpoint we resume from.
+
+    Drops temporary directories of interrupted saves, rebuilds checkpoints.jsonl from the records
+    stored inside the complete checkpoint directories (a kill between rename and append loses no
+    line), and cuts metrics.jsonl back to `resume_step` so the resumed run writes each step once.
+    """
+    ckpt_root = run_dir / "checkpoints"
+    for tmp in ckpt_root.glob(".step_*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    records = []
+    for directory in sorted(ckpt_root.glob("step_*")):
+        record_path = directory / RECORD
+        if record_path.is_file() and json.loads(record_path.read_text())["step"] <= resume_step:
+            records.append(json.loads(record_path.read_text()))
+        elif directory.is_dir():
+            shutil.rmtree(directory)  # beyond the resume point: will be written again
+    write_jsonl_atomic(run_dir / "checkpoints.jsonl", records)
+    metrics = [m for m in read_jsonl(run_dir / "metrics.jsonl") if m["step"] <= resume_step]
+    write_jsonl_atomic(run_dir / "metrics.jsonl", metrics)
+
+
+def checkpoint_steps(total_steps: int, tokens_per_step: int, log_spaced: int, every_tokens: float | None,
+                     final: bool = True) -> list[int]:
+    """The steps at which a run saves: log-spaced early steps, every K tokens, and the final step.
+
+    Early checkpoints are log-spaced (as Pythia's and OLMo's are) because loss falls fastest there.
+    """
+    every = max(1, round(every_tokens / tokens_per_step)) if every_tokens else None
+    steps: set[int] = set()
+    if log_spaced > 0:
+        horizon = min(every, total_steps) if every else max(1, total_steps // 4)
+        k = 0
+        early = sorted({max(1, int(round(horizon ** (i / log_spaced)))) for i in range(log_spaced)})
+        while len(early) < log_spaced and k < horizon:  # tiny horizons: fill with the first steps
+            k += 1
+            early = sorted(set(early) | {k})
+        steps.update(s for s in early if s <= total_steps)
+    if every:
+        steps.update(range(every, total_steps + 1, every))
+    if final:
+        steps.add(total_steps)
+    return sorted(steps)

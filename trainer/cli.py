@@ -1,0 +1,112 @@
+"""`emergent`: the umbrella command. Each stage adds its subcommands from its own package.
+
+Errors a user can fix (trainer.errors.EmergentError) print as one line and exit with status 2.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+from trainer.errors import EmergentError
+
+
+class FriendlyGroup(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except EmergentError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Study and predict emergent abilities of language models from the loss perspective."""
+
+
+@main.command("train")
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="Run config YAML (TrainConfig).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory to create (or continue with --resume).")
+@click.option("--data", "data_dir", type=click.Path(), help="Prepared data directory (overrides data_dir in the config).")
+@click.option("--resume", is_flag=True, help="Continue from the latest complete checkpoint in --out.")
+@click.option("--no-progress", is_flag=True, help="No progress bar (logs still go to metrics.jsonl).")
+def train_command(config_path, out, data_dir, resume, no_progress):
+    """Train one run (any number of processes: wrap in torchrun for DDP/FSDP)."""
+    from trainer.config import TrainConfig
+    from trainer.loop import train
+
+    cfg = TrainConfig.from_yaml(config_path)
+    if data_dir:
+        cfg.data_dir = data_dir
+    summary = train(cfg, out, resume=resume, progress=not no_progress)
+    click.echo(f"trained {summary['steps']} steps, {summary['tokens']:,} tokens; last checkpoint {summary['last_checkpoint']}")
+
+
+@main.group("data")
+def data_group():
+    """Prepare tokenizers and token shards."""
+
+
+@data_group.command("prepare")
+@click.argument("inputs", nargs=-1)
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--vocab-size", default=8192, show_default=True, help="BPE vocabulary to train (ignored with --tokenizer).")
+@click.option("--tokenizer", "tokenizer_dir", type=click.Path(), help="Use an existing Hugging Face tokenizer directory.")
+@click.option("--val-fraction", default=0.01, show_default=True)
+@click.option("--seed", default=1234, show_default=True)
+@click.option("--text-field", default="text", show_default=True, help="Field holding the text in JSONL/parquet.")
+@click.option("--dtype", default="auto", type=click.Choice(["auto", "uint16", "uint32"]), show_default=True)
+@click.option("--default-corpus", is_flag=True, help="Use the embedded default corpus as input.")
+def data_prepare_command(inputs, out, vocab_size, tokenizer_dir, val_fraction, seed, text_field, dtype, default_corpus):
+    """Train a byte-level BPE tokenizer on INPUTS and write token shards plus a validation shard."""
+    from pathlib import Path
+
+    from trainer.data_prepare import prepare
+    from trainer.errors import DataError
+
+    inputs = list(inputs)
+    if default_corpus:
+        from trainer.corpus import build_default_corpus
+
+        inputs.append(str(build_default_corpus(Path(out).parent / f".{Path(out).name}.corpus")))
+    if not inputs:
+        raise DataError("give input files or directories, or --default-corpus")
+    manifest = prepare(inputs, out, vocab_size=vocab_size, tokenizer_dir=tokenizer_dir, val_fraction=val_fraction,
+                       seed=seed, text_field=text_field, dtype=dtype)
+    click.echo(f"{out}: vocab {manifest['vocab_size']}, {manifest['train_tokens']:,} train tokens in "
+               f"{len(manifest['train'])} shard(s), {manifest['val']['tokens']:,} validation tokens ({manifest['dtype']})")
+
+
+@main.group("ladder")
+def ladder_group():
+    """Plan and train a ladder of model sizes and token budgets."""
+
+
+@ladder_group.command("plan")
+@click.argument("spec")
+@click.option("--vocab-size", type=int, help="Override the spec's planning vocabulary.")
+def ladder_plan_command(spec, vocab_size):
+    """Print the plan of SPEC (a name from trainer/specs or a YAML path) without training."""
+    from trainer.ladder import load_spec, plan, plan_table
+
+    click.echo(plan_table(plan(load_spec(spec), vocab_size=vocab_size)))
+
+
+@ladder_group.command("run")
+@click.argument("spec")
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--data", "data_dir", type=click.Path(), help="Prepared data (default: the embedded corpus, prepared into OUT/data).")
+@click.option("--only", multiple=True, help="Train only these runs or rungs (repeatable); one job per rung on a cluster.")
+@click.option("--no-progress", is_flag=True)
+def ladder_run_command(spec, out, data_dir, only, no_progress):
+    """Train every run of SPEC one after another; finished runs are skipped, interrupted ones resumed."""
+    from trainer.ladder import load_spec, run_ladder
+
+    run_ladder(load_spec(spec), out, data_dir=data_dir, only=list(only) or None, progress=not no_progress,
+               log=functools.partial(click.echo, err=False))
+
+
+if __name__ == "__main__":
+    main()

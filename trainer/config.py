@@ -1,0 +1,205 @@
+"""Typed configuration for one training run.
+
+A run is fully described by a `TrainConfig`; it is written, resolved, to RUN/config.yaml so a
+checkpoint can always be traced back to the exact model shape, data, optimizer, schedule and seed.
+Every default is visible here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trainer.errors import ConfigError
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """YAML 1.1 reads `3e-4` as a float but `1.0e9` as a string; accept every float spelling (YAML 1.2)."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$"),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(text: str):
+    return yaml.load(text, Loader=_YamlLoader)
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int
+    d_model: int
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int | None = None  # None = n_heads (plain multi-head attention)
+    d_ff: int | None = None  # None = SwiGLU rule: 8/3 * d_model rounded up to ffn_multiple_of
+    ffn_multiple_of: int = 32
+    max_seq_len: int = 2048
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-5
+    tie_embeddings: bool = True
+    init_std: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.n_kv_heads is None:
+            self.n_kv_heads = self.n_heads
+        if self.d_ff is None:
+            self.d_ff = swiglu_hidden(self.d_model, self.ffn_multiple_of)
+        self.validate()
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    def validate(self) -> None:
+        for name in ("vocab_size", "d_model", "n_layers", "n_heads", "n_kv_heads", "d_ff", "max_seq_len"):
+            if int(getattr(self, name)) <= 0:
+                raise ConfigError(f"model.{name} must be positive, got {getattr(self, name)}")
+        if self.d_model % self.n_heads:
+            raise ConfigError(
+                f"model.d_model={self.d_model} is not divisible by model.n_heads={self.n_heads}; "
+                f"choose n_heads dividing d_model (e.g. {self.d_model // 64 or 1} heads of 64)"
+            )
+        if self.n_heads % self.n_kv_heads:
+            raise ConfigError(
+                f"model.n_kv_heads={self.n_kv_heads} does not divide model.n_heads={self.n_heads}; "
+                "grouped-query attention needs n_heads to be a multiple of n_kv_heads"
+            )
+        if self.head_dim % 2:
+            raise ConfigError(f"head dimension {self.head_dim} must be even for rotary embeddings")
+
+
+def swiglu_hidden(d_model: int, multiple_of: int = 32) -> int:
+    """LLaMA's rule: 2/3 of 4*d_model, rounded up, keeps SwiGLU's cost equal to a 4x GELU MLP."""
+    hidden = int(8 * d_model / 3)
+    return multiple_of * ((hidden + multiple_of - 1) // multiple_of)
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 3e-3
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = 1e-8
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+
+
+@dataclass
+class ScheduleConfig:
+    kind: str = "cosine"  # "cosine": warmup then cosine to this run's own budget; "wsd": warmup-stable-decay
+    warmup_fraction: float = 0.05
+    warmup_steps: int | None = None  # overrides warmup_fraction when set
+    min_lr_ratio: float = 0.1
+    decay_fraction: float = 0.2  # wsd: the last fraction of steps decays to min_lr_ratio
+    decay_shape: str = "linear"  # wsd decay: "linear" or "sqrt" (1 - sqrt, as in MiniCPM)
+
+    def validate(self) -> None:
+        if self.kind not in ("cosine", "wsd", "constant"):
+            raise ConfigError(f"schedule.kind must be cosine, wsd or constant, got {self.kind!r}")
+        if self.decay_shape not in ("linear", "sqrt"):
+            raise ConfigError(f"schedule.decay_shape must be linear or sqrt, got {self.decay_shape!r}")
+        if not 0 <= self.warmup_fraction < 1 or not 0 < self.decay_fraction <= 1:
+            raise ConfigError("schedule.warmup_fraction must lie in [0, 1) and decay_fraction in (0, 1]")
+
+
+@dataclass
+class CheckpointPlan:
+    log_spaced: int = 4  # this many log-spaced early checkpoints (steps 2^k-like) before the regular ones
+    every_tokens: float | None = None  # one checkpoint every this many tokens; None = only log-spaced + final
+    final: bool = True
+    keep_trainer_state: str = "last"  # "last": optimizer state only in the newest checkpoint; "all": in every one
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig
+    data_dir: str
+    tokens: float  # this run's token budget; the schedule decays to it
+    seq_len: int = 256
+    global_batch_size: int = 32  # sequences per optimizer step, across all processes
+    micro_batch_size: int = 8  # sequences per forward pass per process
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    checkpoints: CheckpointPlan = field(default_factory=CheckpointPlan)
+    seed: int = 1234
+    val_tokens: int = 65536  # fixed validation sample, identical for every rung of a ladder
+    val_batch_size: int = 16
+    log_interval: int = 10
+    loss_ema: float = 0.9  # smoothing of the reported train loss
+    device: str = "auto"  # auto, cpu, cuda
+    precision: str = "auto"  # auto (fp32 on CPU, bf16 autocast on GPU), fp32, bf16
+    compile: bool = False
+    parallel: str = "auto"  # auto (DDP when several processes), ddp, fsdp
+    name: str = "run"
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        self.model.validate()
+        self.schedule.validate()
+        if self.seq_len > self.model.max_seq_len:
+            raise ConfigError(
+                f"seq_len={self.seq_len} exceeds model.max_seq_len={self.model.max_seq_len}; "
+                "lower seq_len or raise max_seq_len"
+            )
+        if self.tokens <= 0:
+            raise ConfigError(f"tokens must be positive, got {self.tokens}")
+        if self.global_batch_size % self.micro_batch_size:
+            raise ConfigError(
+                f"global_batch_size={self.global_batch_size} is not a multiple of "
+                f"micro_batch_size={self.micro_batch_size}"
+            )
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ConfigError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+        if self.parallel not in ("auto", "ddp", "fsdp"):
+            raise ConfigError(f"parallel must be auto, ddp or fsdp, got {self.parallel!r}")
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.global_batch_size * self.seq_len
+
+    @property
+    def total_steps(self) -> int:
+        return max(1, -(-int(self.tokens) // self.tokens_per_step))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "TrainConfig":
+        raw = dict(raw)
+        try:
+            model = ModelConfig(**raw.pop("model"))
+            optim = raw.pop("optim", {}) or {}
+            if "betas" in optim:
+                optim["betas"] = tuple(optim["betas"])
+            return cls(
+                model=model,
+                optim=OptimConfig(**optim),
+                schedule=ScheduleConfig(**(raw.pop("schedule", {}) or {})),
+                checkpoints=CheckpointPlan(**(raw.pop("checkpoints", {}) or {})),
+                **raw,
+            )
+        except KeyError as err:
+            raise ConfigError(f"config is missing the section {err}; see trainer/specs/*.yaml for examples") from None
+        except TypeError as err:
+            raise ConfigError(f"config has an unknown or missing field: {err}") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "TrainConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        raw = load_yaml(path.read_text())
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config file {path} does not hold a mapping")
+        raw.pop("provenance", None)
+        return cls.from_dict(raw)

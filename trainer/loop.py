@@ -1,0 +1,215 @@
+"""The training loop: AdamW, gradient accumulation, clipping, schedules, checkpoints, exact resume."""
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from trainer import parallel
+from trainer.atomic import append_jsonl, write_text_atomic
+from trainer.checkpoint import TRAINER_STATE, checkpoint_steps, latest_resumable, repair_run_dir, save_checkpoint
+from trainer.config import TrainConfig
+from trainer.data import TokenStream, validation_batches
+from trainer.errors import ConfigError, RunDirError, TrainingDiverged
+from trainer.flops import device_peak_flops, mfu, param_counts, training_flops
+from trainer.hf_convert import load_hf_checkpoint
+from trainer.model import Transformer
+from trainer.provenance import provenance
+from trainer.schedule import lr_multiplier
+
+
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    # No weight decay on norms (1-D gains): decaying them only fights the normalisation.
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    kwargs = dict(lr=cfg.optim.lr, betas=cfg.optim.betas, eps=cfg.optim.eps)
+    if device.type == "cuda":
+        kwargs["fused"] = True
+    return torch.optim.AdamW(groups, **kwargs)
+
+
+def resolve_precision(cfg: TrainConfig, device: torch.device) -> str:
+    if cfg.precision == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"  # bf16 on CPU is ~100x slower here
+    return cfg.precision
+
+
+def _comparable(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k not in ("provenance",)}
+
+
+def prepare_run_dir(run_dir: Path, cfg: TrainConfig, resume: bool) -> None:
+    config_path = run_dir / "config.yaml"
+    if config_path.exists():
+        if not resume:
+            raise RunDirError(f"run directory {run_dir} already holds a run; pass --resume to continue it or choose a new --out")
+        stored = TrainConfig.from_yaml(config_path).to_dict()
+        wanted = TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))).to_dict()
+        if json.dumps(_comparable(stored), sort_keys=True, default=str) != json.dumps(_comparable(wanted), sort_keys=True, default=str):
+            diff = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+            raise RunDirError(f"--resume with a config that differs from {config_path} in {diff}; resume with the stored config or start a new --out")
+        return
+    if run_dir.exists() and any(p.name != ".lock" for p in run_dir.iterdir()) and not resume:
+        raise RunDirError(f"run directory {run_dir} is not empty; choose a new --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    body = cfg.to_dict()
+    body["optim"]["betas"] = list(body["optim"]["betas"])
+    body["provenance"] = provenance()
+    write_text_atomic(config_path, yaml.safe_dump(body, sort_keys=False))
+
+
+@torch.no_grad()
+def validation_loss(wrapped, batches, world: parallel.World, autocast) -> float:
+    """Mean token cross-entropy over the fixed validation sample (shared across ranks)."""
+    wrapped.eval()
+    total = torch.zeros(2, dtype=torch.float64, device=world.device)
+    fsdp = parallel.is_fsdp(wrapped)
+    for i, (inputs, targets) in enumerate(batches):
+        # FSDP needs every rank in every forward; replicated models split the batches.
+        if not fsdp and i % world.world_size != world.rank:
+            continue
+        with autocast():
+            loss = wrapped(inputs.to(world.device), targets.to(world.device))
+        total[0] += loss.double() * targets.numel()
+        total[1] += targets.numel()
+    total = parallel.all_reduce_sum(total, world)
+    if fsdp:
+        total /= world.world_size
+    wrapped.train()
+    return float(total[0] / total[1])
+
+
+def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> dict:
+    """Train one run to its token budget. Returns a summary of the final state."""
+    world = parallel.init_world(cfg.device)
+    try:
+        return _train(cfg, Path(run_dir), resume, progress, world)
+    finally:
+        parallel.shutdown(world)
+
+
+def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, world: parallel.World) -> dict:
+    from transformers import AutoTokenizer
+
+    stream = TokenStream(cfg.data_dir, cfg.seq_len, cfg.seed)
+    if stream.vocab_size > cfg.model.vocab_size:
+        raise ConfigError(f"the data's vocabulary ({stream.vocab_size} tokens) is larger than model.vocab_size="
+                          f"{cfg.model.vocab_size}; set model.vocab_size >= {stream.vocab_size}")
+    per_rank = cfg.global_batch_size // world.world_size
+    if cfg.global_batch_size % world.world_size or per_rank % cfg.micro_batch_size:
+        raise ConfigError(f"global_batch_size={cfg.global_batch_size} must split into {world.world_size} processes "
+                          f"x whole micro-batches of {cfg.micro_batch_size}")
+    accum = per_rank // cfg.micro_batch_size
+
+    if world.is_main:
+        prepare_run_dir(run_dir, cfg, resume)
+    if world.world_size > 1:
+        torch.distributed.barrier()
+
+    tokenizer = AutoTokenizer.from_pretrained(str(Path(cfg.data_dir) / stream.manifest["tokenizer"]))
+    torch.manual_seed(cfg.seed)
+    model = Transformer(cfg.model).to(world.device)
+    counts = param_counts(cfg.model)
+    wrapped = parallel.parallelize(model, world, "fsdp" if cfg.parallel == "fsdp" else "ddp", cfg.compile)
+    optimizer = build_optimizer(model, cfg, world.device)
+    precision = resolve_precision(cfg, world.device)
+    peak = device_peak_flops(world.device, precision)
+
+    def autocast():
+        return torch.autocast(world.device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+    start_step, ema, ema_steps = 0, 0.0, 0
+    latest = latest_resumable(run_dir) if resume else None
+    if latest is not None:
+        state = torch.load(latest / TRAINER_STATE, map_location="cpu", weights_only=False)
+        _, model_state = load_hf_checkpoint(latest)
+        parallel.load_full_state_dicts(model, wrapped, optimizer, model_state, state["optimizer"])
+        start_step, ema, ema_steps = state["step"], state["loss_ema"], state["loss_ema_steps"]
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+    if world.is_main and resume:
+        repair_run_dir(run_dir, start_step)
+
+    total = cfg.total_steps
+    plan = set(checkpoint_steps(total, cfg.tokens_per_step, cfg.checkpoints.log_spaced,
+                                cfg.checkpoints.every_tokens, cfg.checkpoints.final))
+    val_batches = validation_batches(cfg.data_dir, cfg.seq_len, cfg.val_tokens, cfg.val_batch_size)
+    last_ckpt = latest.name if latest is not None else None
+
+    bar = tqdm(total=total, initial=start_step, disable=not (progress and world.is_main), unit="step",
+               desc=cfg.name, dynamic_ncols=True)
+    window_tokens, window_start = 0, time.perf_counter()
+    wrapped.train()
+    for step in range(start_step, total):
+        lr = cfg.optim.lr * lr_multiplier(step, total, cfg.schedule)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        step_loss = torch.zeros((), device=world.device)
+        first_example = step * cfg.global_batch_size + world.rank * per_rank
+        for micro in range(accum):
+            inputs, targets = stream.batch(first_example + micro * cfg.micro_batch_size, cfg.micro_batch_size)
+            inputs, targets = inputs.to(world.device), targets.to(world.device)
+            with parallel.no_grad_sync(wrapped, micro == accum - 1), autocast():
+                loss = wrapped(inputs, targets) / accum
+            loss.backward()
+            step_loss += loss.detach()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        loss_value = float(parallel.all_reduce_mean(step_loss, world))
+        if not math.isfinite(loss_value) or not math.isfinite(float(grad_norm)):
+            bar.close()
+            raise TrainingDiverged(step + 1, loss_value if not math.isfinite(loss_value) else float(grad_norm), last_ckpt)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+        done = step + 1
+        ema_steps += 1
+        ema = cfg.loss_ema * ema + (1 - cfg.loss_ema) * loss_value
+        smoothed = ema / (1 - cfg.loss_ema ** ema_steps)
+        window_tokens += cfg.tokens_per_step
+        tokens_seen = done * cfg.tokens_per_step
+        bar.update(1)
+
+        if done % cfg.log_interval == 0 or done == total or done in plan:
+            elapsed = max(time.perf_counter() - window_start, 1e-9)
+            tps = window_tokens / elapsed
+            util = mfu(tps, cfg.model, cfg.seq_len, peak, world.world_size)
+            bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{tps:,.0f}", lr=f"{lr:.2e}")
+            if world.is_main:
+                append_jsonl(run_dir / "metrics.jsonl", {
+                    "step": done, "tokens": tokens_seen, "loss": loss_value, "loss_smoothed": smoothed, "lr": lr,
+                    "grad_norm": float(grad_norm), "tokens_per_s": tps, "mfu": util})
+            window_tokens, window_start = 0, time.perf_counter()
+
+        if done in plan:
+            val = validation_loss(wrapped, val_batches, world, autocast)
+            model_state, optim_state = parallel.full_state_dicts(model, wrapped, optimizer)
+            if world.is_main:
+                record = {
+                    "run": cfg.name, "step": done, "tokens": tokens_seen, **counts,
+                    "flops": training_flops(counts["params"], tokens_seen), "val_loss": val, "train_loss": smoothed,
+                    "lr": lr, "path": f"checkpoints/step_{done:08d}",
+                }
+                trainer_state = {
+                    "step": done, "examples_seen": done * cfg.global_batch_size, "optimizer": optim_state,
+                    "loss_ema": ema, "loss_ema_steps": ema_steps, "schedule": cfg.to_dict()["schedule"],
+                    "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+                }
+                save_checkpoint(run_dir, done, model_state, trainer_state, cfg.model, tokenizer, record,
+                                cfg.checkpoints.keep_trainer_state)
+                bar.write(f"[{cfg.name}] step {done}/{total} tokens {tokens_seen:,} val_loss {val:.4f} -> {record['path']}")
+            last_ckpt = f"step_{done:08d}"
+            if world.world_size > 1:
+                torch.distributed.barrier()
+            window_start = time.perf_counter()  # keep eval and save time out of tokens/s
+    bar.close()
+    return {"run_dir": str(run_dir), "steps": total, "tokens": total * cfg.tokens_per_step, **counts,
+            "last_checkpoint": last_ckpt}
