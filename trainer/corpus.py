@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import platform
+import warnings
 from pathlib import Path
 
 from trainer.atomic import write_text_atomic
@@ -53,11 +54,13 @@ def build_default_corpus(out_dir: str | Path) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in MODULES:
-        try:
-            module = importlib.import_module(name)
-        except Exception:  # a module missing from this build of Python (e.g. no tkinter): skip
-            continue
-        text = "\n\n".join(_docstrings(module))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # deprecated aliases warn when their docstrings are read
+            try:
+                module = importlib.import_module(name)
+            except Exception:  # a module missing from this build of Python (e.g. no tkinter): skip
+                continue
+            text = "\n\n".join(_docstrings(module))
         if text:
             write_text_atomic(out_dir / f"{name}.txt", text + "\n")
     write_text_atomic(out_dir / "SOURCE", f"Docstrings of Python {platform.python_version()}'s standard library "

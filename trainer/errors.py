@@ -22,6 +22,6 @@ class TrainingDiverged(EmergentError):
         where = f"the last good checkpoint is {last_checkpoint}" if last_checkpoint else "no checkpoint was written yet"
         super().__init__(
             f"loss became {loss} at step {step}; training stopped and {where} "
-            "(lower optim.lr or raise warmup, then rerun with --resume)"
+            "(lower optim.lr, raise the warmup or check optim.weight_decay, then rerun with --resume)"
         )
         self.step = step

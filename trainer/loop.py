@@ -163,6 +163,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, world:
             loss.backward()
             step_loss += loss.detach()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        if hasattr(grad_norm, "full_tensor"):  # FSDP2 returns a DTensor
+            grad_norm = grad_norm.full_tensor()
         loss_value = float(parallel.all_reduce_mean(step_loss, world))
         if not math.isfinite(loss_value) or not math.isfinite(float(grad_norm)):
             bar.close()
@@ -191,6 +193,9 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, world:
 
         if done in plan:
             val = validation_loss(wrapped, val_batches, world, autocast)
+            if not math.isfinite(val):  # the update itself diverged: never save those weights
+                bar.close()
+                raise TrainingDiverged(done, val, last_ckpt)
             model_state, optim_state = parallel.full_state_dicts(model, wrapped, optimizer)
             if world.is_main:
                 record = {

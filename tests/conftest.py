@@ -1,0 +1,77 @@
+"""Shared fixtures: an offline Hugging Face environment and a small prepared corpus."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def offline_hf(tmp_path_factory):
+    home = tmp_path_factory.mktemp("hf_home")
+    env = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "HF_HOME": str(home), "LM_HARNESS_CACHE_PATH": str(home / "lm_eval_cache"),
+           "TOKENIZERS_PARALLELISM": "false"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory) -> Path:
+    from trainer.corpus import build_default_corpus
+
+    return build_default_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory, corpus_dir) -> Path:
+    """The embedded corpus tokenized with a 512-token BPE (about 0.6M training tokens)."""
+    from trainer.data_prepare import prepare
+
+    out = tmp_path_factory.mktemp("data") / "prepared"
+    prepare([corpus_dir], out, vocab_size=512, val_fraction=0.05, seed=7)
+    return out
+
+
+def run_cli(*args: str, cwd: Path | None = None, check: bool = False, env: dict | None = None, timeout: int = 600):
+    """Run `emergent ...` in a real subprocess (python -m trainer)."""
+    full_env = {**os.environ, **(env or {})}
+    result = subprocess.run([sys.executable, "-m", "trainer", *args], cwd=cwd, capture_output=True, text=True,
+                            env=full_env, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"emergent {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def tiny_config(data_dir: Path, **overrides):
+    """A ~0.2M-parameter rung (vocab 512, d_model 64, 4 layers)."""
+    from trainer.config import ModelConfig, TrainConfig
+
+    model = dict(vocab_size=512, d_model=64, n_layers=4, n_heads=4, n_kv_heads=2, max_seq_len=128)
+    model.update(overrides.pop("model", {}))
+    base = dict(model=ModelConfig(**model), data_dir=str(data_dir), tokens=64 * 16 * 20, seq_len=64,
+                global_batch_size=16, micro_batch_size=8, val_tokens=8192, log_interval=1)
+    base.update(overrides)
+    cfg = TrainConfig(**base)
+    cfg.optim.lr = 3e-3
+    return cfg
+
+
+def write_config(cfg, path: Path) -> Path:
+    import yaml
+
+    body = cfg.to_dict()
+    body["optim"]["betas"] = list(body["optim"]["betas"])
+    path.write_text(yaml.safe_dump(body))
+    return path
