@@ -48,12 +48,16 @@ class TokenStream:
     def vocab_size(self) -> int:
         return int(self.manifest["vocab_size"])
 
-    def _window(self, index: int) -> np.ndarray:
+    def window_of(self, index: int) -> int:
+        """Which window example `index` of the stream is: a fresh permutation per epoch."""
         epoch, within = divmod(index, self.n_windows)
         if epoch != self._epoch:
             self._order = np.random.default_rng([self.seed, epoch]).permutation(self.n_windows)
             self._epoch = epoch
-        window = int(self._order[within])
+        return int(self._order[within])
+
+    def _window(self, index: int) -> np.ndarray:
+        window = self.window_of(index)
         shard = int(np.searchsorted(self._shard_start, window, side="right") - 1)
         offset = (window - int(self._shard_start[shard])) * self.seq_len
         return np.asarray(self.shards[shard][offset:offset + self.seq_len + 1], dtype=np.int64)
