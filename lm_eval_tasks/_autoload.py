@@ -1,0 +1,81 @@
+"""Adds the emergent-suite task folder to lm-eval's task index, so no --include_path is needed.
+
+lm-eval 0.4.13 has no task-plugin discovery. The `emergent_suite_lm_eval.pth` file installed with
+this package imports this module at interpreter start-up; it only registers a meta-path finder
+(no lm-eval import, a string comparison per import). When a program imports
+`lm_eval.tasks.manager`, the finder wraps `TaskManager.__init__` so that a manager built with
+lm-eval's defaults also indexes our folder. Set EMERGENT_SUITE_NO_AUTOLOAD=1 to switch it off.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.abc
+import os
+import sys
+
+TARGET = "lm_eval.tasks.manager"
+
+
+def _patch(module) -> None:
+    manager = getattr(module, "TaskManager", None)
+    if manager is None or getattr(manager.__init__, "_emergent_suite", False):
+        return
+    original = manager.__init__
+
+    @functools.wraps(original)
+    def __init__(self, *args, **kwargs):
+        from lm_eval_tasks import TASK_DIR
+
+        include_defaults = kwargs.get("include_defaults", args[2] if len(args) > 2 else True)
+        if include_defaults:
+            include = kwargs.get("include_path", args[1] if len(args) > 1 else None)
+            paths = list(include) if isinstance(include, (list, tuple)) else ([include] if include else [])
+            if not any(os.path.realpath(str(p)) == str(TASK_DIR) for p in paths):
+                paths.insert(0, str(TASK_DIR))  # user paths come later and so take precedence
+            if len(args) > 1:
+                args = args[:1] + (paths,) + args[2:]
+            else:
+                kwargs["include_path"] = paths
+        original(self, *args, **kwargs)
+
+    __init__._emergent_suite = True
+    manager.__init__ = __init__
+
+
+class _Loader(importlib.abc.Loader):
+    def __init__(self, inner):
+        self.inner = inner
+
+    def create_module(self, spec):
+        return self.inner.create_module(spec)
+
+    def exec_module(self, module):
+        self.inner.exec_module(module)
+        _patch(module)
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != TARGET:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                if spec.loader is not None:
+                    spec.loader = _Loader(spec.loader)
+                return spec
+        return None
+
+
+def install() -> None:
+    if os.environ.get("EMERGENT_SUITE_NO_AUTOLOAD"):
+        return
+    if TARGET in sys.modules:  # imported before us: patch in place
+        _patch(sys.modules[TARGET])
+    elif not any(isinstance(f, _Finder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _Finder())
+
+
+install()
