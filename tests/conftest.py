@@ -75,3 +75,32 @@ def write_config(cfg, path: Path) -> Path:
     body["optim"]["betas"] = list(body["optim"]["betas"])
     path.write_text(yaml.safe_dump(body))
     return path
+
+
+SUITE_FIXTURES = REPO / "tests" / "fixtures" / "suite"
+
+
+@pytest.fixture()
+def suite_data(monkeypatch):
+    """Point every emergent-suite task at the fixture rows (hub schemas, written by hand)."""
+    monkeypatch.setenv("EMERGENT_SUITE_DATA", str(SUITE_FIXTURES))
+    return SUITE_FIXTURES
+
+
+@pytest.fixture(scope="session")
+def suite_model(tmp_path_factory) -> Path:
+    """A tiny random LLaMA with a byte-level BPE trained on the fixture text (English and Chinese)."""
+    import torch
+
+    from trainer.config import ModelConfig
+    from trainer.data_prepare import train_tokenizer
+    from trainer.hf_convert import save_hf_checkpoint
+    from trainer.model import Transformer
+
+    texts = [p.read_text(encoding="utf-8") for p in sorted(SUITE_FIXTURES.glob("*/*.jsonl"))] * 3
+    tokenizer = train_tokenizer(texts, 600)
+    cfg = ModelConfig(vocab_size=len(tokenizer), d_model=64, n_layers=2, n_heads=2, max_seq_len=2048)
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("suite_model") / "ckpt"
+    save_hf_checkpoint(out, Transformer(cfg).state_dict(), cfg, tokenizer)
+    return out

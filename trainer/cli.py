@@ -108,5 +108,28 @@ def ladder_run_command(spec, out, data_dir, only, no_progress):
                log=functools.partial(click.echo, err=False))
 
 
+@main.command("eval")
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--tasks", required=True, help="Comma-separated tasks or groups, e.g. emergent_suite or es_mmlu,es_gsm8k.")
+@click.option("--table", required=True, type=click.Path(dir_okay=False), help="Eval table (CSV) to append to.")
+@click.option("--backend", default="hf", type=click.Choice(["hf", "vllm"]), show_default=True)
+@click.option("--batch-size", default="8", show_default=True)
+@click.option("--limit", type=float, help="Items per task (for quick looks; not for the study).")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--model-args", default="", help="Extra lm-eval model_args, e.g. tensor_parallel_size=2.")
+def eval_command(targets, tasks, table, backend, batch_size, limit, device, model_args):
+    """Evaluate every checkpoint of TARGETS (run or checkpoint directories) with lm-eval."""
+    from lm_eval_tasks.evaluate import evaluate
+    from lm_eval_tasks.sources import DatasetMissing
+
+    try:
+        added = evaluate(targets, [t.strip() for t in tasks.split(",") if t.strip()], table, backend=backend,
+                         batch_size=int(batch_size) if batch_size.isdigit() else batch_size, limit=limit,
+                         device=device, model_args=model_args)
+    except (ValueError, DatasetMissing) as err:
+        raise EmergentError(str(err)) from None
+    click.echo(f"{added} rows appended to {table}")
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,126 @@
+"""The suite through real lm-eval: Python API, the literal CLI, `emergent eval`, and clear errors."""
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lm_eval_tasks import TASK_DIR
+from lm_eval_tasks.evaluate import COLUMNS, expand_tasks, task_manager
+from lm_eval_tasks.sources import DatasetMissing
+from tests.conftest import SUITE_FIXTURES, run_cli, tiny_config
+from trainer.atomic import read_jsonl
+from trainer.loop import train
+
+BIN = Path(sys.executable).parent
+MC = {"acc", "correct_choice_prob", "brier_score", "gold_nll_per_byte", "acc_random", "brier_score_random"}
+
+
+def test_whole_suite_runs_through_lm_eval(suite_data, suite_model):
+    import lm_eval
+
+    manager = task_manager()
+    tasks = expand_tasks(manager, ["emergent_suite"])
+    assert len(tasks) == 16 and len([t for t in tasks if not t.endswith("_nll")]) == 12
+    out = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={suite_model},dtype=float32",
+                                  tasks=["emergent_suite"], task_manager=manager, limit=3, batch_size=4, device="cpu",
+                                  log_samples=False, bootstrap_iters=100)
+    results = out["results"]
+    for task in tasks:
+        keys = {k.split(",")[0] for k in results[task]}
+        if task.endswith("_nll"):
+            assert "gold_nll_per_byte" in keys, task
+        elif task in ("es_triviaqa", "es_nlpcc_kbqa", "es_gsm8k", "es_gsm8k_zh"):
+            assert {"exact_match", "exact_match_random"} <= keys, task
+        else:
+            assert MC <= keys, task
+    assert results["es_c3"]["acc_random,none"] == pytest.approx((1 / 4 + 1 / 2 + 1 / 3) / 3)  # 4, 2 and 3 choices
+    assert results["es_hellaswag"]["brier_score_random,none"] == pytest.approx(0.75)
+    assert results["es_winogrande"]["acc_random,none"] == pytest.approx(0.5)
+    assert set(results["es_gsm8k"]) >= {"exact_match,strict-match", "exact_match,flexible-extract"}
+    for task in tasks:
+        for key, value in results[task].items():
+            if key.startswith(("correct_choice_prob,", "acc,")):
+                assert 0.0 <= value <= 1.0
+
+
+def test_lm_eval_cli_finds_the_suite_without_include_path(tmp_path, suite_model):
+    env = {**os.environ, "EMERGENT_SUITE_DATA": str(SUITE_FIXTURES), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    listing = subprocess.run([str(BIN / "lm_eval"), "ls", "tasks"], capture_output=True, text=True, env=env, timeout=600)
+    assert listing.returncode == 0, listing.stderr[-2000:]
+    assert "emergent_suite" in listing.stdout and "es_gsm8k_zh" in listing.stdout
+
+    run = subprocess.run([str(BIN / "lm_eval"), "--model", "hf", "--model_args", f"pretrained={suite_model},dtype=float32",
+                          "--tasks", "emergent_suite", "--limit", "1", "--device", "cpu", "--batch_size", "4"],
+                         capture_output=True, text=True, env=env, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for task in ("es_mmlu", "es_ceval", "es_c3", "es_gsm8k_zh_nll"):
+        assert task in run.stdout
+
+
+def test_package_prints_task_folder_and_hook_is_light():
+    printed = subprocess.run([sys.executable, "-m", "lm_eval_tasks"], capture_output=True, text=True, check=True)
+    assert printed.stdout.strip() == str(TASK_DIR)
+    probe = subprocess.run([sys.executable, "-c", "import sys; print('lm_eval' in sys.modules, "
+                            "'lm_eval_tasks._autoload' in sys.modules)"], capture_output=True, text=True, check=True)
+    assert probe.stdout.split() == ["False", "True"]  # the hook is installed, lm-eval is not imported by it
+
+
+def test_missing_dataset_names_hub_id_and_local_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMERGENT_SUITE_DATA", str(tmp_path))
+    with pytest.raises(DatasetMissing) as err:
+        task_manager().load(["es_mmlu"])
+    assert "cais/mmlu" in str(err.value) and str(tmp_path / "es_mmlu" / "dev.jsonl") in str(err.value)
+
+    monkeypatch.delenv("EMERGENT_SUITE_DATA")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(DatasetMissing) as err:
+        task_manager().load(["es_hellaswag"])
+    assert "Rowan/hellaswag" in str(err.value) and "EMERGENT_SUITE_DATA" in str(err.value)
+    monkeypatch.delenv("EMERGENT_SUITE_NLPCC_KBQA", raising=False)
+    with pytest.raises(DatasetMissing, match="EMERGENT_SUITE_NLPCC_KBQA"):
+        task_manager().load(["es_nlpcc_kbqa"])
+
+
+def test_nlpcc_official_files_are_parsed(tmp_path, monkeypatch):
+    record = ("<question id=1>\t《西游记》的作者是谁？\n<triple id=1>\t西游记 ||| 作者 ||| 吴承恩\n<answer id=1>\t吴承恩\n"
+              + "=" * 50 + "\n<question id=2>\t长城位于哪个国家？\n<triple id=2>\t长城 ||| 国家 ||| 中国\n<answer id=2>\t中国\n" + "=" * 50 + "\n")
+    (tmp_path / "nlpcc-iccpol-2016.kbqa.testing-data").write_text(record, encoding="utf-8")
+    (tmp_path / "nlpcc-iccpol-2016.kbqa.training-data").write_text(record, encoding="utf-8")
+    monkeypatch.delenv("EMERGENT_SUITE_DATA", raising=False)
+    monkeypatch.setenv("EMERGENT_SUITE_NLPCC_KBQA", str(tmp_path))
+    task = task_manager().load(["es_nlpcc_kbqa"])["tasks"]
+    docs = list(next(iter(task.values())).test_docs())
+    assert [d["question"] for d in docs] == ["《西游记》的作者是谁？", "长城位于哪个国家？"] and docs[0]["answer"] == "吴承恩"
+
+
+def test_emergent_eval_builds_the_table(tmp_path, data_dir, suite_data):
+    cfg = tiny_config(data_dir, tokens=1024 * 12, log_interval=4)
+    cfg.model.max_seq_len = 512
+    cfg.checkpoints.log_spaced = 1
+    cfg.checkpoints.every_tokens = 1024 * 6
+    run = tmp_path / "run"
+    train(cfg, run, progress=False)
+    ckpts = read_jsonl(run / "checkpoints.jsonl")
+    table = tmp_path / "eval.csv"
+    env = {"EMERGENT_SUITE_DATA": str(SUITE_FIXTURES)}
+    first = run_cli("eval", str(run), "--tasks", "es_hellaswag,es_c3", "--table", str(table), "--limit", "2", env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    with open(table, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == COLUMNS
+    assert {(r["checkpoint"], r["task"]) for r in rows} == {(f"step_{c['step']:08d}", t) for c in ckpts for t in ("es_hellaswag", "es_c3")}
+    acc = [r for r in rows if r["metric"] == "acc" and r["task"] == "es_hellaswag"]
+    assert len(acc) == len(ckpts) and all(float(r["random_baseline"]) == 0.25 for r in acc)
+    by_step = {c["step"]: c for c in ckpts}
+    for r in rows:
+        assert float(r["loss"]) == by_step[int(r["step"])]["val_loss"] and int(r["params"]) == by_step[int(r["step"])]["params"]
+    assert not any(r["metric"].endswith("_random") for r in rows)
+    again = run_cli("eval", str(run), "--tasks", "es_hellaswag,es_c3", "--table", str(table), "--limit", "2", env=env)
+    assert again.returncode == 0 and "0 rows appended" in again.stdout
+    bad = run_cli("eval", str(run), "--tasks", "no_such_task", "--table", str(table), env=env)
+    assert bad.returncode == 2 and "unknown task 'no_such_task'" in bad.stderr
