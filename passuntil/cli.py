@@ -1,0 +1,135 @@
+"""`passuntil`: run PassUntil sampling, list tasks, summarise records."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from passuntil.tasks import TASKS, TaskError
+
+
+class FriendlyGroup(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (TaskError, ValueError, FileNotFoundError, OSError) as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """PassUntil (Hu et al. 2024): sample each instance until it passes r times."""
+
+
+def _parse_shard(text: str | None):
+    if not text:
+        return None
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like I/N (e.g. 0/4), got {text!r}") from None
+    if not 0 <= i < n:
+        raise ValueError(f"--shard {text}: need 0 <= I < N")
+    return i, n
+
+
+def _model_params(model: str) -> int | None:
+    """The checkpoint's parameter count when our trainer wrote it (the task law's N)."""
+    for name in ("checkpoint.json", "config.json"):
+        path = Path(model) / name
+        if path.is_file():
+            data = json.loads(path.read_text())
+            data = data if name == "checkpoint.json" else data.get("emergent_suite", {})
+            if data.get("params"):
+                return int(data["params"])
+    return None
+
+
+@main.command("run")
+@click.option("--model", required=True, help="Checkpoint directory or hub id.")
+@click.option("--task", required=True, help="Task name (`passuntil tasks`).")
+@click.option("--data", help="Task data: a BIG-bench task directory or a JSONL file (HumanEval: optional).")
+@click.option("--backend", default="hf", type=click.Choice(["hf", "vllm"]), show_default=True)
+@click.option("--r", "r", default=2, show_default=True, help="Passes to wait for per instance.")
+@click.option("--max-samples", default=100_000, show_default=True, help="Cap per instance (censored beyond).")
+@click.option("--batch-size", default=64, show_default=True, help="Samples per backend call.")
+@click.option("--chunk-size", default=16, show_default=True, help="Samples per instance per request (one seed each).")
+@click.option("--temperature", default=1.0, show_default=True)
+@click.option("--top-p", default=1.0, show_default=True)
+@click.option("--max-new-tokens", type=int, help="Default: the task's.")
+@click.option("--limit", type=int, help="First N instances only.")
+@click.option("--shard", help="I/N: this job's share of the instances (merge with `passuntil summarize`).")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--shots", default=4, show_default=True, help="In-context examples (unnatural_icl).")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--dtype", default="auto", show_default=True)
+@click.option("--tensor-parallel-size", default=1, show_default=True)
+@click.option("--params", "params_override", type=int, help="Model size N to record (default: from the checkpoint).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="JSONL to append to; re-running resumes.")
+@click.option("--no-progress", is_flag=True)
+def run_command(model, task, data, backend, r, max_samples, batch_size, chunk_size, temperature, top_p, max_new_tokens,
+                limit, shard, seed, shots, device, dtype, tensor_parallel_size, params_override, out, no_progress):
+    """Sample every instance of TASK until r passes or --max-samples, writing one record per instance."""
+    from passuntil.backends import make_backend
+    from passuntil.scheduler import Settings, run
+    from passuntil.tasks import load_task
+    from trainer.provenance import provenance
+
+    settings = Settings(r=r, max_samples=max_samples, batch_size=batch_size, chunk_size=chunk_size,
+                        temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
+    settings.validate()
+    shard_spec = _parse_shard(shard)
+    loaded = load_task(task, data, shots=shots, seed=seed)
+    engine = make_backend(backend, model, device=device, tensor_parallel_size=tensor_parallel_size, dtype=dtype)
+    prov = provenance()
+    records = run(loaded, engine, settings, out, model_name=str(model), params=params_override or _model_params(model),
+                  shard=shard_spec, limit=limit, progress=not no_progress,
+                  provenance={"versions": prov["versions"], "git_revision": prov["git_revision"]}, log=click.echo)
+    click.echo(f"{len(records)} instance(s) written to {out}")
+
+
+@main.command("tasks")
+def tasks_command():
+    """List the tasks."""
+    width = max(len(k) for k in TASKS)
+    for name, text in TASKS.items():
+        click.echo(f"{name.ljust(width)}  {text}")
+
+
+@main.command("summarize")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def summarize_command(files, as_json):
+    """Per task and model: mean PU with a bootstrap interval, pooled passes/samples, censored count (merges shards)."""
+    from passuntil.estimators import estimate_task
+    from passuntil.records import read_records
+
+    merged: dict[tuple, dict] = {}
+    for path in files:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path} does not exist")
+        for rec in read_records(path):
+            merged[(rec["task"], rec["model"], rec["instance_id"])] = rec  # a shard re-run replaces, never doubles
+    groups: dict[tuple, list[dict]] = {}
+    for (task, model, _), rec in merged.items():
+        groups.setdefault((task, model), []).append(rec)
+    rows = []
+    for (task, model), recs in sorted(groups.items()):
+        est = estimate_task(recs)
+        rows.append({"task": task, "model": model, "params": recs[0].get("params"), "instances": est.instances,
+                     "censored": est.censored, "mean_pu": est.mean_pu, "ci_low": est.ci_low, "ci_high": est.ci_high,
+                     "pooled_pu": est.pooled_pu, "passes": est.pooled_passes, "samples": est.pooled_samples,
+                     "estimator": est.estimator})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    header = f"{'task':<28} {'model':<40} {'inst':>5} {'cens':>5} {'mean PU':>10} {'95% CI':>23} {'pooled':>10} {'samples':>10}"
+    click.echo(header)
+    click.echo("-" * len(header))
+    for row in rows:
+        ci = f"[{row['ci_low']:.3g}, {row['ci_high']:.3g}]"
+        click.echo(f"{row['task'][:28]:<28} {str(row['model'])[-40:]:<40} {row['instances']:>5} {row['censored']:>5} "
+                   f"{row['mean_pu']:>10.3g} {ci:>23} {row['pooled_pu']:>10.3g} {row['samples']:>10,}")

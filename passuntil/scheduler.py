@@ -1,0 +1,152 @@
+"""The PassUntil scheduler: sample every unfinished instance until r passes or the cap.
+
+Samples of an instance come in chunks of `chunk_size`; chunk c of instance i always has the same
+seed (from the run seed, i and c), whatever else is in flight. Each round packs
+batch_size / chunk_size chunks, round-robin over the unfinished instances (an instance takes several
+chunks when fewer instances remain than chunks), so the backend always gets a full batch. An
+instance's completions are checked in order and counting stops exactly at the r-th pass (or the cap);
+later completions of that round are discarded, so K is what sampling one at a time would give.
+Finished instances are written at once and leave; the next ones take their place.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from tqdm import tqdm
+
+from passuntil.backends import SampleRequest
+from passuntil.estimators import estimate_instance
+from passuntil.records import RecordWriter, read_records
+from passuntil.tasks import Instance, Task, check
+
+
+@dataclass
+class Settings:
+    r: int = 2
+    max_samples: int = 100_000
+    batch_size: int = 64
+    chunk_size: int = 16
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int | None = None
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.r < 1 or self.max_samples < self.r:
+            raise ValueError(f"need 1 <= r <= max_samples, got r={self.r}, max_samples={self.max_samples}")
+        if self.chunk_size < 1 or self.batch_size < self.chunk_size:
+            raise ValueError(f"need 1 <= chunk_size <= batch_size, got {self.chunk_size} and {self.batch_size}")
+        if not self.temperature > 0 or not 0 < self.top_p <= 1:
+            raise ValueError("PassUntil samples: temperature must be > 0 and top_p in (0, 1]")
+
+
+@dataclass
+class _State:
+    instance: Instance
+    index: int
+    samples: int = 0
+    passes: int = 0
+    chunks_issued: int = 0
+    issued_samples: int = 0
+    done: bool = False
+    cache: dict = field(default_factory=dict)  # completion -> passed; small models repeat themselves
+
+
+def chunk_seed(seed: int, instance_id: str, chunk: int) -> int:
+    digest = hashlib.sha256(f"{seed}|{instance_id}|{chunk}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def select_shard(instances: list[Instance], shard: tuple[int, int] | None, limit: int | None) -> list[Instance]:
+    instances = instances[:limit] if limit else instances
+    if shard:
+        i, n = shard
+        instances = [inst for k, inst in enumerate(instances) if k % n == i]
+    return instances
+
+
+def run(task: Task, backend, settings: Settings, out_path, model_name: str, params: int | None = None,
+        shard: tuple[int, int] | None = None, limit: int | None = None, progress: bool = True,
+        provenance: dict | None = None, log=print) -> list[dict]:
+    """Sample the task's (selected) instances; returns the records written in this call."""
+    settings.validate()
+    max_new = settings.max_new_tokens or task.max_new_tokens
+    finished = {(rec["task"], rec["instance_id"], rec["model"]) for rec in read_records(out_path)}
+    chosen = select_shard(task.instances, shard, limit)
+    todo = [_State(inst, k) for k, inst in enumerate(chosen) if (task.name, inst.id, model_name) not in finished]
+    if task.removed_guessable:
+        log(f"{task.name}: removed {task.removed_guessable} random-guessable item(s) (outside PassUntil's scope)")
+    log(f"{task.name}: {len(chosen)} instance(s) selected, {len(chosen) - len(todo)} already in {out_path}, {len(todo)} to sample")
+    chunks_per_round = max(1, settings.batch_size // settings.chunk_size)
+    written: list[dict] = []
+    bar = tqdm(total=len(todo), disable=not progress, unit="inst", desc=task.name, dynamic_ncols=True)
+    drawn, started, pu_sum = 0, time.perf_counter(), 0.0
+    pool = ThreadPoolExecutor(max_workers=4)  # code checks are subprocesses: overlap them
+    with RecordWriter(out_path) as writer:
+        active: list[_State] = []
+        queue = list(todo)
+        cursor = 0
+        while queue or active:
+            while queue and len(active) < chunks_per_round:
+                active.append(queue.pop(0))
+            # Round-robin: one chunk per instance per pass over the active list, until the round is full.
+            plan: list[tuple[_State, int, int]] = []
+            while len(plan) < chunks_per_round:
+                progressed = False
+                for k in range(len(active)):
+                    state = active[(cursor + k) % len(active)]
+                    remaining = settings.max_samples - state.issued_samples
+                    if remaining <= 0 or len(plan) >= chunks_per_round:
+                        continue
+                    n = min(settings.chunk_size, remaining)
+                    plan.append((state, state.chunks_issued, n))
+                    state.chunks_issued += 1
+                    state.issued_samples += n
+                    progressed = True
+                if not progressed:
+                    break
+            cursor += 1
+            requests = [SampleRequest(st.instance.prompt, n, chunk_seed(settings.seed, st.instance.id, c),
+                                      settings.temperature, settings.top_p, max_new, tuple(task.stop), st.instance.id)
+                        for st, c, n in plan]
+            completions = backend.sample(requests)
+            drawn += sum(len(c) for c in completions)
+            for (state, _, _), texts in zip(plan, completions):
+                if state.done:
+                    continue
+                fresh = [t for t in dict.fromkeys(texts) if t not in state.cache]
+                for text, ok in zip(fresh, pool.map(lambda t, inst=state.instance: check(inst, t), fresh)):
+                    state.cache[text] = ok
+                for text in texts:
+                    state.samples += 1
+                    state.passes += state.cache[text]
+                    if state.passes >= settings.r or state.samples >= settings.max_samples:
+                        state.done = True
+                        break
+                if state.done:
+                    record = _record(task, state, settings, model_name, params, max_new, backend, provenance)
+                    writer.write(record)
+                    written.append(record)
+                    pu_sum += record["pu_mle"]
+                    bar.update(1)
+                    rate = drawn / max(time.perf_counter() - started, 1e-9)
+                    bar.set_postfix(samples=f"{drawn:,}", per_s=f"{rate:,.0f}", mean_pu=f"{pu_sum / len(written):.2e}")
+            active = [st for st in active if not st.done]
+    pool.shutdown()
+    bar.close()
+    return written
+
+
+def _record(task: Task, state: _State, settings: Settings, model_name: str, params, max_new, backend, provenance) -> dict:
+    est = estimate_instance(state.samples, state.passes, settings.r, settings.max_samples)
+    return {
+        "task": task.name, "instance_id": state.instance.id, "model": model_name, "params": params,
+        "samples": est.samples, "passes": est.passes, "censored": est.censored, "r": settings.r,
+        "max_samples": settings.max_samples, "pu_mle": est.pu_mle, "pu_unbiased": est.pu_unbiased,
+        "ci_low": est.ci_low, "ci_high": est.ci_high, "temperature": settings.temperature, "top_p": settings.top_p,
+        "max_new_tokens": max_new, "seed": settings.seed, "chunk_size": settings.chunk_size,
+        "backend": getattr(backend, "name", type(backend).__name__), **(provenance or {}),
+    }

