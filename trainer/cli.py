@@ -14,9 +14,11 @@ from trainer.errors import EmergentError
 
 class FriendlyGroup(click.Group):
     def invoke(self, ctx):
+        from analysis.results import AnalysisError
+
         try:
             return super().invoke(ctx)
-        except EmergentError as err:
+        except (EmergentError, AnalysisError) as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(2)
 
@@ -130,6 +132,15 @@ def eval_command(targets, tasks, table, backend, batch_size, limit, device, mode
         raise EmergentError(str(err)) from None
     click.echo(f"{added} rows appended to {table}")
 
+
+def _register_stages() -> None:
+    """Later stages add their commands here; their imports stay lazy inside the commands."""
+    from analysis.cli import register
+
+    register(main)
+
+
+_register_stages()
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,229 @@
+"""`emergent fit loss-curve|loss-law|task-law|emergence|all` and `emergent predict`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from analysis.io import column, read_jsonl, read_table
+from analysis.results import AnalysisError, write_fits
+
+
+def _rename(rows: list[dict], mapping: dict[str, str], source: str) -> list[dict]:
+    """Rows with our column names, from a table whose names are given by --*-col options."""
+    for ours, theirs in mapping.items():
+        column(rows, theirs, source, cast=str)  # fails clearly when a column is missing
+    return [{**row, **{ours: row[theirs] for ours, theirs in mapping.items()}} for row in rows]
+
+
+def _echo_fit(key, fit):
+    click.echo(f"\n== {key}")
+    click.echo(fit.summary())
+
+
+@click.group("fit")
+def fit_group():
+    """Fit the laws of the study (each prints a summary and writes fit JSON)."""
+
+
+@fit_group.command("loss-curve")
+@click.option("--table", required=True, help="Eval table (CSV).")
+@click.option("--metric", "metrics", multiple=True, help="Metrics to fit (default: all in the table).")
+@click.option("--task-col", default="task", show_default=True)
+@click.option("--metric-col", default="metric", show_default=True)
+@click.option("--loss-col", default="loss", show_default=True)
+@click.option("--value-col", default="value", show_default=True)
+@click.option("--baseline-col", default="random_baseline", show_default=True)
+@click.option("--params-col", default="params", show_default=True)
+@click.option("--tokens-col", default="tokens", show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--plot", type=click.Path(file_okay=False), help="Directory for PNG figures.")
+def loss_curve_command(table, metrics, task_col, metric_col, loss_col, value_col, baseline_col, params_col, tokens_col, out, plot):
+    """Performance vs loss per task: threshold or smooth, eta with interval, collapse test, correlations."""
+    from analysis.pipeline import fit_loss_curves, to_fits_json
+
+    rows = read_table(table)
+    if rows and baseline_col not in rows[0]:
+        rows = [{**r, baseline_col: ""} for r in rows]
+    rows = _rename(rows, {"task": task_col, "metric": metric_col, "loss": loss_col, "value": value_col,
+                          "random_baseline": baseline_col, "params": params_col, "tokens": tokens_col}, table)
+    fits = fit_loss_curves(rows, list(metrics) or None)
+    for key, fit in fits["loss_curves"].items():
+        _echo_fit(key, fit)
+        if key in fits["collapse"]:
+            c = fits["collapse"][key]
+            click.echo(f"collapse test: p = {c.gof['p_value']:.3g}, partial R^2 = {c.gof['partial_r2']:.3g} "
+                       f"({'collapses onto loss' if c.extra['collapses_onto_loss'] else 'size/tokens matter beyond loss'})")
+    for key, why in fits["skipped"].items():
+        click.echo(f"skipped {key}: {why}")
+    write_fits(out, to_fits_json({"loss_curves": fits["loss_curves"], "collapse": fits["collapse"]}))
+    if plot:
+        from analysis.report_figures import loss_curve_figure
+
+        click.echo(f"figure: {loss_curve_figure(rows, fits['loss_curves'], Path(plot) / 'performance_vs_loss.png')}")
+
+
+@fit_group.command("loss-law")
+@click.option("--table", "tables", multiple=True, required=True, help="Run directories, checkpoints.jsonl, or any CSV.")
+@click.option("--params-col", default="params", show_default=True)
+@click.option("--tokens-col", default="tokens", show_default=True)
+@click.option("--loss-col", default="val_loss", show_default=True)
+@click.option("--run-col", default="run", show_default=True, help="Groups rows into runs (the last row of each is used).")
+@click.option("--step-col", default="step", show_default=True)
+@click.option("--fixed-d", is_flag=True, help="Fit L(N) = L_inf + (N0/N)^alpha at one data budget.")
+@click.option("--eta", type=float, help="With --fixed-d: the size N* at which the loss reaches eta.")
+@click.option("--bootstrap", default=200, show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--plot", type=click.Path(file_okay=False))
+def loss_law_command(tables, params_col, tokens_col, loss_col, run_col, step_col, fixed_d, eta, bootstrap, out, plot):
+    """L(N, D) = E + A/N^alpha + B/D^beta (Huber in log space, bootstrap intervals), or L(N)."""
+    from analysis.loss_law import LossVsSizeModel
+    from analysis.pipeline import final_checkpoints, fit_loss_law
+
+    rows = []
+    for table in tables:
+        raw = read_table(table)
+        if raw and run_col not in raw[0]:
+            raw = [{**r, run_col: f"{table}#{i}"} for i, r in enumerate(raw)]  # one row = one run
+        if raw and step_col not in raw[0]:
+            raw = [{**r, step_col: 0} for r in raw]
+        rows += _rename(raw, {"params": params_col, "tokens": tokens_col, "val_loss": loss_col, "run": run_col,
+                              "step": step_col}, table)
+    if fixed_d:
+        finals = final_checkpoints(rows)
+        fit = LossVsSizeModel([float(r["params"]) for r in finals], [float(r["val_loss"]) for r in finals],
+                              n_boot=bootstrap).fit()
+        if eta is not None:
+            n_star, low, high = fit.size_threshold(eta)
+            fit.extra["size_threshold"] = {"eta": eta, "N_star": n_star, "ci_low": low, "ci_high": high}
+    else:
+        fit = fit_loss_law(rows, n_boot=bootstrap)
+    _echo_fit(fit.law, fit)
+    if "size_threshold" in fit.extra:
+        s = fit.extra["size_threshold"]
+        click.echo(f"size threshold for loss {s['eta']}: N* = {s['N_star']:.4g} [{s['ci_low']:.4g}, {s['ci_high']:.4g}]")
+    write_fits(out, {"loss_law": fit.to_dict()})
+    if plot:
+        from analysis.plots import loss_vs_compute
+
+        plot_rows = [{**r, "flops": 6 * float(r["params"]) * float(r["tokens"])} for r in rows]
+        click.echo(f"figure: {loss_vs_compute(plot_rows, Path(plot) / 'loss_vs_compute.png', fit)}")
+
+
+def _records(paths) -> list[dict]:
+    records = []
+    for path in paths:
+        records += read_jsonl(path)
+    if not records:
+        raise AnalysisError("the PassUntil files hold no records")
+    for i, rec in enumerate(records):
+        missing = {"task", "instance_id", "params", "passes", "samples", "pu_mle"} - set(rec)
+        if missing:
+            raise AnalysisError(f"PassUntil record {i + 1} lacks {sorted(missing)}")
+    return records
+
+
+@fit_group.command("task-law")
+@click.option("--records", "paths", multiple=True, required=True, help="PassUntil JSONL files (several models).")
+@click.option("--method", default="wls", type=click.Choice(["wls", "glm"]), show_default=True)
+@click.option("--target", type=float, help="Model size N to predict PU at.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--plot", type=click.Path(file_okay=False))
+def task_law_command(paths, method, target, out, plot):
+    """PU(N) = exp(-c N^-alpha): dataset level and instance level (IPU)."""
+    from analysis.task_law import InstanceTaskLawModel, TaskLawModel
+
+    records = _records(paths)
+    tasks = sorted({r["task"] for r in records})
+    laws, instance_laws = {}, {}
+    for task in tasks:
+        recs = [r for r in records if r["task"] == task]
+        laws[task] = TaskLawModel(recs, task=task, method=method).fit()
+        _echo_fit(task, laws[task])
+        try:
+            instance_laws[task] = InstanceTaskLawModel(recs, task=task).fit()
+        except AnalysisError as err:
+            click.echo(f"instance level skipped: {err}")
+        if target:
+            est, low, high = (v[0] for v in laws[task].predict(target))
+            click.echo(f"PU at N = {target:.4g}: {est:.4g} [{low:.4g}, {high:.4g}]")
+            if task in instance_laws:
+                est, low, high = (v[0] for v in instance_laws[task].predict(target))
+                click.echo(f"IPU at N = {target:.4g}: {est:.4g} [{low:.4g}, {high:.4g}]")
+        if plot:
+            from analysis.plots import task_law_plot
+
+            name = "task_law_" + task.replace("/", "_") + ".png"
+            click.echo(f"figure: {task_law_plot(laws[task], Path(plot) / name, target)}")
+    write_fits(out, {"task_laws": {t: f.to_dict() for t, f in laws.items()},
+                     "task_laws_instance": {t: f.to_dict() for t, f in instance_laws.items()}})
+
+
+@fit_group.command("emergence")
+@click.option("--records", "paths", multiple=True, required=True)
+@click.option("--bootstrap", default=1000, show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+def emergence_command(paths, bootstrap, out):
+    """Curvature of log(-log PU) against log N; multi-step vs multiple circuits."""
+    from analysis.emergence import EmergenceModel
+
+    records = _records(paths)
+    fits = {}
+    for task in sorted({r["task"] for r in records}):
+        fits[task] = EmergenceModel([r for r in records if r["task"] == task], task=task, n_boot=bootstrap).fit()
+        _echo_fit(task, fits[task])
+        click.echo(f"shape: {fits[task].extra['shape']} ({fits[task].extra['meaning']}); "
+                   f"mechanism: {fits[task].extra['preferred_by_bic']}")
+    write_fits(out, {"emergence": {t: f.to_dict() for t, f in fits.items()}})
+
+
+def _merge_fits(paths) -> dict:
+    merged: dict = {}
+    for path in paths:
+        if not Path(path).is_file():
+            raise AnalysisError(f"fits file {path} does not exist")
+        for key, value in json.loads(Path(path).read_text()).items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict) and "law" not in value:
+                merged[key].update(value)
+            else:
+                merged[key] = value
+    return merged
+
+
+@click.command("predict")
+@click.option("--fits", "fit_paths", multiple=True, help="Fit JSON files (from `emergent fit ...`).")
+@click.option("--params", "n", type=float, help="Model size N to predict.")
+@click.option("--tokens", "d", type=float, help="Training tokens D.")
+@click.option("--holdout", type=click.Choice(["largest"]), help="Backtest: fit without the largest rung, predict it.")
+@click.option("--table", help="With --holdout: the eval table.")
+@click.option("--runs", multiple=True, help="With --holdout: run directories (checkpoints.jsonl).")
+@click.option("--records", "pu_paths", multiple=True, help="With --holdout: PassUntil JSONL files.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the prediction as JSON.")
+def predict_command(fit_paths, n, d, holdout, table, runs, pu_paths, out):
+    """(N, D) -> loss -> task performance and PassUntil, with 95% intervals."""
+    from analysis.pipeline import holdout_largest
+    from analysis.predict import format_prediction, predict
+
+    if holdout:
+        if not runs:
+            raise AnalysisError("--holdout largest needs --runs (and usually --table and --records)")
+        checkpoints = [row for run in runs for row in read_table(run)]
+        eval_rows = read_table(table) if table else []
+        records = _records(pu_paths) if pu_paths else []
+        prediction, actual, _ = holdout_largest(eval_rows, checkpoints, records)
+        click.echo(format_prediction(prediction, actual))
+        result = {"prediction": prediction, "actual": actual}
+    else:
+        if not fit_paths or n is None:
+            raise AnalysisError("give --fits FILE(s) and --params N (and --tokens D for the L(N, D) law), or --holdout largest")
+        prediction = predict(_merge_fits(fit_paths), n, d)
+        click.echo(format_prediction(prediction))
+        result = {"prediction": prediction}
+    if out:
+        write_fits(out, result)
+
+
+def register(group) -> None:
+    group.add_command(fit_group)
+    group.add_command(predict_command)

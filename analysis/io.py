@@ -1,0 +1,56 @@
+"""Reading the contract files (eval table, checkpoints.jsonl, PassUntil JSONL) or anyone's CSV.
+
+Column names are options, so a public table (model size, tokens, final loss) fits as well as ours.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from analysis.results import AnalysisError
+
+
+def read_csv(path: str | Path) -> list[dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise AnalysisError(f"{path} does not exist")
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise AnalysisError(f"{path} does not exist")
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def read_table(path: str | Path) -> list[dict]:
+    """CSV, JSONL, or a run directory (its checkpoints.jsonl)."""
+    path = Path(path)
+    if path.is_dir():
+        return read_jsonl(path / "checkpoints.jsonl")
+    return read_jsonl(path) if path.suffix == ".jsonl" else read_csv(path)
+
+
+def column(rows: list[dict], name: str, source: str, cast=float) -> list:
+    if not rows:
+        raise AnalysisError(f"{source} has no rows")
+    if name not in rows[0]:
+        raise AnalysisError(f"{source} has no column {name!r} (columns: {', '.join(rows[0])}); "
+                            f"name the right one with the matching --*-col option")
+    out = []
+    for i, row in enumerate(rows):
+        value = row.get(name)
+        try:
+            out.append(cast(value))
+        except (TypeError, ValueError):
+            raise AnalysisError(f"{source} row {i + 1}: column {name!r} holds {value!r}, not a number") from None
+    return out
