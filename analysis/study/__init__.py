@@ -1,0 +1,1 @@
+"""`emergent study`: the whole loss-perspective study, end to end, on an embedded default."""
