@@ -38,7 +38,7 @@ $(VLLM_STAMP): pyproject.toml
 	touch $(VLLM_STAMP)
 
 study: $(STAMP)
-	$(VENV)/bin/emergent ladder run tiny --out $(STUDY_OUT)
+	$(VENV)/bin/emergent study --preset tiny --out $(STUDY_OUT)
 
 test: $(STAMP) $(VLLM_STAMP)
 	EMERGENT_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(VENV)/bin/python -m pytest $(PYTEST_ARGS)

@@ -98,6 +98,9 @@ class LossCurveModel:
             raise AnalysisError(f"task {task}: {len(self.loss)} checkpoints; a loss curve needs at least {MIN_POINTS}")
         if np.ptp(self.loss) <= 0:
             raise AnalysisError(f"task {task}: every checkpoint has the same loss; nothing to fit against")
+        if np.ptp(value) <= 0:
+            raise AnalysisError(f"task {task}: {metric} is {value[0]:g} at every checkpoint; nothing to fit "
+                                "(PassUntil resolves such tasks)")
         self.params = None if params is None else np.asarray(params, float)
         self.tokens = None if tokens is None else np.asarray(tokens, float)
 

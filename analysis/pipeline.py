@@ -38,7 +38,11 @@ def fit_loss_law(checkpoints: list[dict], n_boot: int = 200):
     runs = [r.get("run") or i for i, r in enumerate(finals)]
     if len(np.unique(D)) >= 2 and len(L) >= 6:
         return LossLawModel(N, D, L, runs=runs, n_boot=n_boot).fit()
-    return LossVsSizeModel(N, L, n_boot=n_boot).fit()
+    # Too few runs for L(N, D): L(N) at the one budget most sizes share (Du et al.'s fixed-D form).
+    budgets, counts = np.unique(D, return_counts=True)
+    shared = budgets[counts.argmax()]
+    keep = D == shared
+    return LossVsSizeModel(N[keep], L[keep], n_boot=n_boot).fit()
 
 
 def fit_loss_curves(eval_rows: list[dict], metrics: list[str] | None = None) -> dict:

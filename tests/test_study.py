@@ -1,0 +1,67 @@
+"""`emergent study --preset smoke`: every artifact exists and agrees with the others; a re-run reuses stages."""
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from tests.conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study") / "smoke"
+    first = run_cli("study", "--preset", "smoke", "--out", str(out), timeout=1500)
+    assert first.returncode == 0, first.stderr[-4000:]
+    return out, first
+
+
+def test_artifacts_exist_and_agree(smoke):
+    out, first = smoke
+    for name in ("REPORT.md", "fits.json", "prediction.json", "actual.json", "eval.csv", "plan.txt", "study.json",
+                 "figures/performance_vs_loss.png", "figures/loss_vs_compute.png", "figures/predicted_vs_actual.png",
+                 "passuntil/es_mini_add.jsonl", "mini_suite/es_mini_facts.jsonl", "data/data.json"):
+        assert (out / name).is_file(), name
+    report = (out / "REPORT.md").read_text()
+    prediction = json.loads((out / "prediction.json").read_text())
+    actual = json.loads((out / "actual.json").read_text())
+    fits = json.loads((out / "fits.json").read_text())
+    assert prediction["written_before_training"] is True
+    # The report's numbers are the JSON's numbers.
+    loss_row = next(line for line in report.splitlines() if line.startswith("| loss |"))
+    cells = [c.strip() for c in loss_row.strip("|").split("|")]
+    assert cells[1] == f"{prediction['loss']['estimate']:.4g}" and cells[4] == f"{actual['loss']:.4g}"
+    for name, param in fits["loss_law"]["params"].items():
+        assert f"| {name} | {param['estimate']:.4g} |" in report
+    # actual.json agrees with the eval table and the run's checkpoints.
+    with open(out / "eval.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    largest = prediction["run"]
+    final_loss = json.loads((out / "runs" / largest / "checkpoints.jsonl").read_text().splitlines()[-1])["val_loss"]
+    assert actual["loss"] == final_loss
+    for key, value in actual["tasks"].items():
+        task, metric = key.split("|")
+        assert any(r["run"] == largest and r["task"] == task and r["metric"] == metric and float(r["value"]) == value
+                   for r in rows)
+    # The mini-suite never leaked into the corpus, and every stage recorded its time.
+    world = json.loads((out / "stages" / "world.json").read_text())
+    assert set(world["leaks"].values()) == {0}
+    assert "stage timings:" in first.stdout and "total" in first.stdout
+
+
+def test_rerun_reuses_finished_stages(smoke):
+    out, _ = smoke
+    before = (out / "REPORT.md").read_text()
+    again = run_cli("study", "--preset", "smoke", "--out", str(out), timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("done earlier, reused") == 11
+    assert (out / "REPORT.md").read_text() == before
+
+
+def test_gpu_presets_dry_run(tmp_path):
+    dry = run_cli("study", "--preset", "hu2024", "--out", str(tmp_path / "hu"), "--dry-run", check=True)
+    assert "0.03B" in dry.stdout and "torchrun" in dry.stdout and "passuntil run --backend vllm" in dry.stdout
+    refused = run_cli("study", "--preset", "du2024", "--out", str(tmp_path / "du"))
+    assert refused.returncode == 2 and "--dry-run" in refused.stderr
+    assert not (tmp_path / "du").exists()
