@@ -186,7 +186,8 @@ class LossCurveModel:
             p_random = float(stats.ttest_1samp(above, 0.0).pvalue)
         else:
             p_random = 1.0 if len(above) >= 2 and np.allclose(above, 0) else 0.0
-        at_random = p_random > 0.05 if self.has_baseline else True
+        # Without a random baseline (NLL metrics) "random above eta" cannot be tested, so no claim of emergence.
+        at_random = self.has_baseline and p_random > 0.05
         emergent = bool(delta_bic > EMERGENT_DELTA_BIC and below_count >= 2 and len(above) >= 3 and at_random)
 
         chosen = best if emergent else smooth

@@ -6,6 +6,7 @@
   grid of starts. Intervals: bootstrap over runs (or rows when no run column is given), refitting
   from the full-data optimum; Besiroglu et al. found the original intervals far too narrow, so we
   report percentile intervals from the refits rather than asymptotic ones.
+- Exponents are bounded to [0.001, 2.5] (EXPONENT_BOUNDS).
 - L(N) = L_inf + (N0 / N)^alpha at a fixed data budget (Du et al. 2024, Eq. 4), and the size at which
   the loss reaches a threshold eta: N* = N0 (eta - L_inf)^(-1/alpha) (Eq. 5).
 """
@@ -21,6 +22,9 @@ from scipy.special import logsumexp
 from analysis.results import AnalysisError, FitResults, require_finite
 
 HUBER_DELTA = 1e-3
+# Exponents are kept in [0.001, 2.5], beyond anything reported for language models: with few sizes an
+# unbounded fit can send one term to alpha ~ 20 with A ~ 1e120, i.e. drop it while claiming tiny error.
+EXPONENT_BOUNDS = (1e-3, 2.5)
 
 
 def _huber(r, delta):
@@ -53,11 +57,11 @@ class _LogSpaceFit:
         pred = logsumexp(stacked, axis=1)
         return _huber(pred - self.y[None, :], self.delta)[0].sum(axis=1)
 
-    def minimise(self, starts, keep: int = 8):
+    def minimise(self, starts, keep: int = 8, bounds=None):
         values = self.grid_values(starts) if len(starts) > 1 else np.zeros(1)
         best = None
         for idx in np.argsort(values)[:keep]:
-            res = minimize(self.objective, starts[idx], jac=True, method="L-BFGS-B",
+            res = minimize(self.objective, starts[idx], jac=True, method="L-BFGS-B", bounds=bounds,
                            options={"maxiter": 5000, "ftol": 1e-14, "gtol": 1e-9})
             if best is None or res.fun < best.fun:
                 best = res
@@ -134,7 +138,9 @@ class LossLawModel:
     def _fit_rows(self, idx, starts, keep):
         logN, logD = np.log(self.N[idx]), np.log(self.D[idx])
         fit = _LogSpaceFit(_chinchilla_terms(logN, logD), np.log(self.L[idx]), self.delta, _chinchilla_batch(logN, logD))
-        return fit.minimise(starts, keep).x
+        bounds = [(None, None), (None, None), (None, None), EXPONENT_BOUNDS, EXPONENT_BOUNDS]
+        return fit.minimise(np.clip(starts, [-np.inf] * 3 + [EXPONENT_BOUNDS[0]] * 2, [np.inf] * 3 + [EXPONENT_BOUNDS[1]] * 2),
+                            keep, bounds).x
 
     @staticmethod
     def _natural(theta):
@@ -191,7 +197,7 @@ class LossVsSizeModel:
 
     def _fit_rows(self, idx, starts, keep):
         fit = _LogSpaceFit(_size_terms(np.log(self.N[idx])), np.log(self.L[idx]), self.delta)
-        return fit.minimise(starts, keep).x
+        return fit.minimise(starts, keep, [(None, None), (None, None), EXPONENT_BOUNDS]).x
 
     def fit(self) -> FitResults:
         logN = np.log(self.N)

@@ -37,22 +37,27 @@ def parse_shape(text: str, vocab: int, seq_len: int) -> ModelConfig:
     return ModelConfig(vocab_size=vocab, d_model=d_model, n_layers=layers, n_heads=heads, max_seq_len=seq_len)
 
 
-def ours_step(cfg: ModelConfig, device, autocast):
-    torch.manual_seed(0)
-    model = Transformer(cfg).to(device)
+def training_step(model: torch.nn.Module, loss_of, device, autocast):
+    """One optimizer step, identical for both sides: AdamW (fused on GPU), clipping, zeroing."""
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.1,
                             fused=device.type == "cuda")
 
     def step(x, y):
         with autocast():
-            loss = model(x, y)
+            loss = loss_of(x, y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
         return loss
 
-    return model, step
+    return step
+
+
+def ours_step(cfg: ModelConfig, device, autocast):
+    torch.manual_seed(0)
+    model = Transformer(cfg).to(device)
+    return model, training_step(model, model, device, autocast)
 
 
 def hf_step(cfg: ModelConfig, device, autocast):
@@ -60,19 +65,8 @@ def hf_step(cfg: ModelConfig, device, autocast):
 
     torch.manual_seed(0)
     model = LlamaForCausalLM(to_hf_config(cfg)).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.1,
-                            fused=device.type == "cuda")
-
-    def step(x, y):
-        with autocast():
-            loss = model(input_ids=x, labels=y).loss  # HF shifts labels itself
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        return loss
-
-    return model, step
+    # HF shifts the labels itself, so it gets the inputs again as labels.
+    return model, training_step(model, lambda x, y: model(input_ids=x, labels=x).loss, device, autocast)
 
 
 def time_steps(step, batches, device) -> float:

@@ -57,7 +57,7 @@ def prepare_run_dir(run_dir: Path, cfg: TrainConfig, resume: bool) -> None:
             diff = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
             raise RunDirError(f"--resume with a config that differs from {config_path} in {diff}; resume with the stored config or start a new --out")
         return
-    if run_dir.exists() and any(p.name != ".lock" for p in run_dir.iterdir()) and not resume:
+    if run_dir.exists() and any(run_dir.iterdir()) and not resume:
         raise RunDirError(f"run directory {run_dir} is not empty; choose a new --out")
     run_dir.mkdir(parents=True, exist_ok=True)
     body = cfg.to_dict()
