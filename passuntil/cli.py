@@ -50,7 +50,8 @@ def _model_params(model: str) -> int | None:
 
 @main.command("run")
 @click.option("--model", required=True, help="Checkpoint directory or hub id.")
-@click.option("--task", required=True, help="Task name (`passuntil tasks`).")
+@click.option("--task", "tasks", required=True, multiple=True,
+              help="Task name (`passuntil tasks`), or NAME=DATA; repeat to sample several tasks with one model load.")
 @click.option("--data", help="Task data: a BIG-bench task directory or a JSONL file (HumanEval: optional).")
 @click.option("--backend", default="hf", type=click.Choice(["hf", "vllm"]), show_default=True)
 @click.option("--r", "r", default=2, show_default=True, help="Passes to wait for per instance.")
@@ -72,7 +73,7 @@ def _model_params(model: str) -> int | None:
 @click.option("--params", "params_override", type=int, help="Model size N to record (default: from the checkpoint).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="JSONL to append to; re-running resumes.")
 @click.option("--no-progress", is_flag=True)
-def run_command(model, task, data, backend, r, max_samples, batch_size, chunk_size, temperature, top_p, max_new_tokens,
+def run_command(model, tasks, data, backend, r, max_samples, batch_size, chunk_size, temperature, top_p, max_new_tokens,
                 limit, shard, seed, time_limit, shots, device, dtype, tensor_parallel_size, gpu_memory_utilization, params_override, out, no_progress):
     """Sample every instance of TASK until r passes or --max-samples, writing one record per instance."""
     from passuntil.backends import make_backend
@@ -84,14 +85,18 @@ def run_command(model, task, data, backend, r, max_samples, batch_size, chunk_si
                         temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, time_limit=time_limit)
     settings.validate()
     shard_spec = _parse_shard(shard)
-    loaded = load_task(task, data, shots=shots, seed=seed)
+    loaded = []
+    for spec in tasks:  # every task is checked before the model is loaded
+        name, _, task_data = spec.partition("=")
+        loaded.append(load_task(name, task_data or data, shots=shots, seed=seed))
     engine = make_backend(backend, model, device=device, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
                           memory_utilization=gpu_memory_utilization)
     prov = provenance()
-    records = run(loaded, engine, settings, out, model_name=str(model), params=params_override or _model_params(model),
-                  shard=shard_spec, limit=limit, progress=not no_progress,
-                  provenance={"versions": prov["versions"], "git_revision": prov["git_revision"]}, log=click.echo)
-    click.echo(f"{len(records)} instance(s) written to {out}")
+    for task in loaded:
+        records = run(task, engine, settings, out, model_name=str(model), params=params_override or _model_params(model),
+                      shard=shard_spec, limit=limit, progress=not no_progress,
+                      provenance={"versions": prov["versions"], "git_revision": prov["git_revision"]}, log=click.echo)
+        click.echo(f"{len(records)} instance(s) of {task.name} written to {out}")
 
 
 @main.command("tasks")

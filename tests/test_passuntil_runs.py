@@ -85,7 +85,7 @@ def test_gsm8k_style_task(tmp_path, pattern_model):
                        str(SUITE_FIXTURES / "es_gsm8k" / "test.jsonl"), "--r", "1", "--max-samples", "32",
                        "--max-new-tokens", "16", "--out", str(out), "--no-progress")
     # The second fixture problem's answer is "3": a single digit is random-guessable, so it is removed and reported.
-    assert "removed 1 random-guessable item(s)" in result.stdout and "1 instance(s) written" in result.stdout
+    assert "removed 1 random-guessable item(s)" in result.stdout and "1 instance(s) of gsm8k written" in result.stdout
     (rec,) = read_records(out)
     assert rec["instance_id"] == "0" and rec["censored"] and rec["ci_high"] > 0
 
@@ -100,7 +100,7 @@ def test_bigbench_tasks(tmp_path, pattern_model, task, data, removed):
     out = tmp_path / f"{task}.jsonl"
     result = passuntil("run", "--model", str(pattern_model), "--task", task, "--data", str(BIGBENCH / data), "--limit", "3",
                        "--r", "1", "--max-samples", "32", "--max-new-tokens", "12", "--out", str(out), "--no-progress")
-    assert "3 instance(s) written" in result.stdout
+    assert "3 instance(s) of" in result.stdout
     for rec in read_records(out):
         _valid(rec, rec["task"])
 
