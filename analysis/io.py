@@ -5,8 +5,9 @@ Column names are options, so a public table (model size, tokens, final loss) fit
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
+
+from trainer import atomic
 
 from analysis.results import AnalysisError
 
@@ -23,13 +24,7 @@ def read_jsonl(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise AnalysisError(f"{path} does not exist")
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
+    return atomic.read_jsonl(path)
 
 
 def read_table(path: str | Path) -> list[dict]:

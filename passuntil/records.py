@@ -9,18 +9,12 @@ import json
 import os
 from pathlib import Path
 
+from trainer.atomic import read_jsonl
+
 
 def read_records(path: str | Path) -> list[dict]:
-    path = Path(path)
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # torn last line of a killed run
-    return out
+    """Every whole record; a torn last line of a killed run is skipped."""
+    return read_jsonl(path)
 
 
 class RecordWriter:

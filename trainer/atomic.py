@@ -24,7 +24,7 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
@@ -38,7 +38,7 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 def append_jsonl(path: str | Path, record: dict) -> None:
     """Append one line and fsync it: a kill leaves at most a torn last line, which readers skip."""
     path = Path(path)
-    with open(path, "a") as fh:
+    with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(record, sort_keys=False) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
@@ -49,7 +49,7 @@ def read_jsonl(path: str | Path) -> list[dict]:
     if not path.exists():
         return []
     records = []
-    for line in path.read_text().splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         line = line.strip()
         if not line:
             continue
