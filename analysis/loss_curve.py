@@ -41,9 +41,13 @@ def higher_is_better(metric: str) -> bool:
     return not any(key in metric for key in LOWER_IS_BETTER)
 
 
+def _known(baseline) -> bool:
+    return baseline is not None and not (isinstance(baseline, float) and math.isnan(baseline))
+
+
 def normalise(values, baselines, metric: str) -> np.ndarray:
     values = np.asarray(values, dtype=float)
-    baselines = np.asarray([0.0 if b is None or (isinstance(b, float) and math.isnan(b)) else b for b in baselines], float)
+    baselines = np.asarray([b if _known(b) else 0.0 for b in baselines], float)
     return values - baselines if higher_is_better(metric) else baselines - values
 
 
@@ -83,16 +87,14 @@ def _ols(z, X):
 class LossCurveModel:
     """z(L) for one task; `.fit()` compares the smooth, hinge (linear and power) and jump models."""
 
-    def __init__(self, loss, value, random_baseline=None, metric: str = "acc", task: str = "task",
-                 params=None, tokens=None):
+    def __init__(self, loss, value, random_baseline=None, metric: str = "acc", task: str = "task"):
         self.task, self.metric = task, metric
         self.loss = require_finite(loss, f"task {task}: loss")
         value = require_finite(value, f"task {task}: {metric}")
         baseline = random_baseline if random_baseline is not None else [0.0] * len(value)
         self.z = normalise(value, baseline, metric)
-        self.has_baseline = random_baseline is not None and any(
-            b is not None and not (isinstance(b, float) and math.isnan(b)) for b in random_baseline)
-        known = [float(b) for b in baseline if b is not None and not (isinstance(b, float) and math.isnan(b))]
+        known = [float(b) for b in baseline if _known(b)]
+        self.has_baseline = random_baseline is not None and bool(known)
         self.mean_baseline = float(np.mean(known)) if known else 0.0
         if len(self.loss) < MIN_POINTS:
             raise AnalysisError(f"task {task}: {len(self.loss)} checkpoints; a loss curve needs at least {MIN_POINTS}")
@@ -101,8 +103,6 @@ class LossCurveModel:
         if np.ptp(value) <= 0:
             raise AnalysisError(f"task {task}: {metric} is {value[0]:g} at every checkpoint; nothing to fit "
                                 "(PassUntil resolves such tasks)")
-        self.params = None if params is None else np.asarray(params, float)
-        self.tokens = None if tokens is None else np.asarray(tokens, float)
 
     # ---------------------------------------------------------------- profiles
     def _candidates(self) -> np.ndarray:
@@ -130,7 +130,7 @@ class LossCurveModel:
         eta, grid, values, rss = self._profile(name, k)
         ols = _ols(self.z, _design(name, self.loss, eta, k))
         n_params = {"hinge": 3, "jump": 4}[name] + (1 if k != 1.0 else 0)
-        return _Fit(name if k == 1.0 else f"hinge_power", eta, k, ols.ssr, n_params, ols), grid, values, rss
+        return _Fit(name if k == 1.0 else "hinge_power", eta, k, ols.ssr, n_params, ols), grid, values, rss
 
     def _fit_smooth(self) -> _Fit:
         X = sm.add_constant(self.loss.max() - self.loss)

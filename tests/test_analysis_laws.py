@@ -89,7 +89,6 @@ def test_task_law_recovers_and_predicts_the_larger_model():
 
 
 def test_task_law_parameters_cover_truth_for_homogeneous_instances():
-    rng = np.random.default_rng(7)
     c, alpha = 3e5, 0.6
     hits_c, hits_a = [], []
     for k in range(30):

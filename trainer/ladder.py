@@ -20,7 +20,6 @@ import copy
 import math
 import time
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from trainer.config import ModelConfig, TrainConfig, load_yaml
