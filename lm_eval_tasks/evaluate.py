@@ -3,6 +3,9 @@
 The table (a CSV; contract in ../shared/DESIGN.md) has one row per (checkpoint, task, metric):
 run, checkpoint, step, params, tokens, loss, task, metric, value, stderr, random_baseline.
 `random_baseline` comes from the `<metric>_random` value the task reports next to each metric.
+Generative tasks' `*_nll` companions also get `gold_nll_per_token`: the per-item gold NLL divided by the
+number of tokens the checkpoint's own tokenizer gives the answer (lm-eval's context/continuation split),
+which only this command can compute; `lm_eval` alone reports the tokenizer-free `gold_nll_per_byte`.
 Checkpoints whose rows for a task are already in the table are skipped, so the command resumes.
 """
 from __future__ import annotations
@@ -81,6 +84,52 @@ def results_to_rows(ref: CheckpointRef, results: dict) -> list[dict]:
     return rows
 
 
+def sample_ll(sample: dict) -> float:
+    """The log-likelihood of a one-request loglikelihood sample ((ll, is_greedy) after lm-eval's filter)."""
+    resp = sample["filtered_resps"][0]
+    return float(resp[0] if isinstance(resp, (tuple, list)) else resp)
+
+
+def per_token_rows(ref: CheckpointRef, lm, samples: dict[str, list[dict]]) -> list[dict]:
+    """gold_nll_per_token for every task whose items are one scored gold answer (the `*_nll` companions)."""
+    rows = []
+    for task, items in samples.items():
+        if not items or "gold_nll_per_byte" not in items[0]["metrics"] or len(items[0]["arguments"]) != 1:
+            continue
+        values = []
+        for item in items:
+            context, continuation = item["arguments"][0][:2]
+            n_tokens = len(lm._encode_pair(context, continuation)[1]) if context else len(lm.tok_encode(continuation))
+            values.append(-sample_ll(item) / max(1, n_tokens))
+        n = len(values)
+        mean = sum(values) / n
+        stderr = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n) if n > 1 else ""
+        rows.append({"run": ref.run, "checkpoint": ref.checkpoint, "step": ref.step, "params": ref.params,
+                     "tokens": ref.tokens, "loss": ref.loss, "task": task, "metric": "gold_nll_per_token",
+                     "value": mean, "stderr": stderr, "random_baseline": ""})
+    return rows
+
+
+def load_model(backend: str, path: str, batch_size, device: str, model_args: str):
+    """An lm-eval model object for one checkpoint (kept, unlike simple_evaluate's, to count tokens after)."""
+    from lm_eval.api.registry import get_model
+
+    if backend == "vllm":
+        import torch
+
+        from lm_eval_tasks.vllm_compat import import_lm_eval_vllm
+
+        import_lm_eval_vllm()
+        # On CPU vLLM's memory knob reserves host memory for the KV cache, most of which belongs to others;
+        # fp32 keeps log-likelihoods comparable with the hf backend's.
+        args = f"pretrained={path}" if torch.cuda.is_available() else f"pretrained={path},dtype=float32,gpu_memory_utilization=0.2"
+    else:
+        args = f"pretrained={path},dtype=float32"
+    if model_args:
+        args += "," + model_args  # later keys win, so users override the defaults above
+    return get_model(backend).create_from_arg_string(args, {"batch_size": batch_size, "device": device})
+
+
 def evaluate(targets, tasks: list[str], table: str | Path, backend: str = "hf", batch_size: int | str = 8,
              limit: float | None = None, device: str = "cpu", model_args: str = "", log=print) -> int:
     """Evaluate every checkpoint not yet in `table`; returns the number of rows appended."""
@@ -98,12 +147,12 @@ def evaluate(targets, tasks: list[str], table: str | Path, backend: str = "hf", 
             log(f"[{i}/{len(refs)}] {ref.run}/{ref.checkpoint}: already in {table}")
             continue
         log(f"[{i}/{len(refs)}] {ref.run}/{ref.checkpoint} (loss {ref.loss}): {len(todo)} task(s)")
-        args = f"pretrained={ref.path},dtype=float32" if backend == "hf" else f"pretrained={ref.path}"
-        if model_args:
-            args += "," + model_args
-        out = lm_eval.simple_evaluate(model=backend, model_args=args, tasks=todo, task_manager=manager, limit=limit,
-                                      batch_size=batch_size, device=device, log_samples=False, bootstrap_iters=1000)
+        lm = load_model(backend, str(ref.path), batch_size, device, model_args)
+        out = lm_eval.simple_evaluate(model=lm, tasks=todo, task_manager=manager, limit=limit,
+                                      log_samples=True, bootstrap_iters=1000)
         rows = results_to_rows(ref, {t: out["results"][t] for t in todo if t in out["results"]})
+        rows += per_token_rows(ref, lm, {t: out["samples"][t] for t in todo if t in out.get("samples", {})})
+        del lm, out  # one model in memory at a time
         existing.extend(rows)
         write_table(table, existing)  # after every checkpoint: a kill loses at most the one in progress
         added += len(rows)

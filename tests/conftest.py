@@ -126,7 +126,8 @@ def _pattern_corpus(path: Path, seed: int = 0) -> Path:
 
 @pytest.fixture(scope="session")
 def pattern_model(tmp_path_factory) -> Path:
-    """A 2-layer model (head_dim 64, as vLLM's CPU kernels need) trained briefly on copying patterns."""
+    """A 2-layer model (head_dim 64, as vLLM's CPU kernels need) trained briefly on copying patterns; its
+    1024-token context holds few-shot prompts whole, so backends never differ in how they truncate."""
     from trainer.config import ModelConfig, TrainConfig
     from trainer.data_prepare import prepare
     from trainer.loop import train
@@ -134,10 +135,21 @@ def pattern_model(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("pattern")
     data = root / "data"
     prepare([_pattern_corpus(root / "corpus")], data, vocab_size=300, val_fraction=0.02, seed=1)
-    cfg = TrainConfig(model=ModelConfig(vocab_size=300, d_model=128, n_layers=2, n_heads=2, max_seq_len=256),
+    cfg = TrainConfig(model=ModelConfig(vocab_size=300, d_model=128, n_layers=2, n_heads=2, max_seq_len=1024),
                       data_dir=str(data), tokens=64 * 16 * 100, seq_len=64, global_batch_size=16, micro_batch_size=16,
                       val_tokens=2048, log_interval=50)
     cfg.optim.lr = 3e-3
     cfg.checkpoints.log_spaced = 0
     train(cfg, root / "run", progress=False)
     return root / "run" / "checkpoints" / f"step_{cfg.total_steps:08d}"
+
+
+@pytest.fixture()
+def vllm_python() -> str:
+    """The vLLM CPU environment's python (built by `make test`): skipped without it, except in CI."""
+    python = os.environ.get("EMERGENT_VLLM_PYTHON", "")
+    if not python or not Path(python).is_file():
+        if os.environ.get("CI"):
+            pytest.fail("EMERGENT_VLLM_PYTHON is not set up in CI; `make test` builds .venv-vllm")
+        pytest.skip("no vLLM environment (run through `make test` to build .venv-vllm)")
+    return python

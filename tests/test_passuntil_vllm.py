@@ -2,32 +2,18 @@
 
 vLLM's CPU kernels need head_dim 64 (the pattern model has it) and a `__main__` guard in the calling
 program (passuntil/__main__.py has it). Without the environment the test is skipped locally and fails
-in CI, where the Makefile always builds it.
+in CI, where the Makefile always builds it (the `vllm_python` fixture in conftest).
 """
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-from pathlib import Path
-
-import pytest
 
 from passuntil.records import read_records
 from tests.conftest import REPO, SUITE_FIXTURES
 
 BIGBENCH = REPO.parent / "shared" / "bigbench"
-
-VLLM_PYTHON = os.environ.get("EMERGENT_VLLM_PYTHON", "")
-
-
-@pytest.fixture()
-def vllm_python():
-    if not VLLM_PYTHON or not Path(VLLM_PYTHON).is_file():
-        if os.environ.get("CI"):
-            pytest.fail("EMERGENT_VLLM_PYTHON is not set up in CI; `make test` builds .venv-vllm")
-        pytest.skip("no vLLM environment (run through `make test` to build .venv-vllm)")
-    return VLLM_PYTHON
 
 
 def test_vllm_backend_samples_until_pass(tmp_path, pattern_model, vllm_python):

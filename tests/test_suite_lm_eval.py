@@ -108,19 +108,54 @@ def test_emergent_eval_builds_the_table(tmp_path, data_dir, suite_data):
     ckpts = read_jsonl(run / "checkpoints.jsonl")
     table = tmp_path / "eval.csv"
     env = {"EMERGENT_SUITE_DATA": str(SUITE_FIXTURES)}
-    first = run_cli("eval", str(run), "--tasks", "es_hellaswag,es_c3", "--table", str(table), "--limit", "2", env=env)
+    tasks = "es_hellaswag,es_c3,es_gsm8k_nll"
+    first = run_cli("eval", str(run), "--tasks", tasks, "--table", str(table), "--limit", "2", env=env)
     assert first.returncode == 0, first.stderr[-3000:]
     with open(table, newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == COLUMNS
-    assert {(r["checkpoint"], r["task"]) for r in rows} == {(f"step_{c['step']:08d}", t) for c in ckpts for t in ("es_hellaswag", "es_c3")}
+    assert {(r["checkpoint"], r["task"]) for r in rows} == {(f"step_{c['step']:08d}", t) for c in ckpts for t in tasks.split(",")}
+    # The generative companion gets the per-token NLL next to the per-byte one; a token holds >= 1 byte.
+    nll = {(r["checkpoint"], r["metric"]): float(r["value"]) for r in rows if r["task"] == "es_gsm8k_nll"}
+    for c in ckpts:
+        name = f"step_{c['step']:08d}"
+        assert nll[(name, "gold_nll_per_token")] > nll[(name, "gold_nll_per_byte")] > 0
     acc = [r for r in rows if r["metric"] == "acc" and r["task"] == "es_hellaswag"]
     assert len(acc) == len(ckpts) and all(float(r["random_baseline"]) == 0.25 for r in acc)
     by_step = {c["step"]: c for c in ckpts}
     for r in rows:
         assert float(r["loss"]) == by_step[int(r["step"])]["val_loss"] and int(r["params"]) == by_step[int(r["step"])]["params"]
     assert not any(r["metric"].endswith("_random") for r in rows)
-    again = run_cli("eval", str(run), "--tasks", "es_hellaswag,es_c3", "--table", str(table), "--limit", "2", env=env)
+    again = run_cli("eval", str(run), "--tasks", tasks, "--table", str(table), "--limit", "2", env=env)
     assert again.returncode == 0 and "0 rows appended" in again.stdout
     bad = run_cli("eval", str(run), "--tasks", "no_such_task", "--table", str(table), env=env)
     assert bad.returncode == 2 and "unknown task 'no_such_task'" in bad.stderr
+
+
+def test_per_token_nll_counts_the_checkpoints_answer_tokens(suite_model):
+    """Token counts follow lm-eval's split: encode context + answer, drop the context's tokens, with a
+    trailing space of the context moved onto the answer."""
+    from lm_eval.models.huggingface import HFLM
+    from transformers import AutoTokenizer
+
+    from lm_eval_tasks.evaluate import per_token_rows
+    from trainer.run_dir import CheckpointRef
+
+    tok = AutoTokenizer.from_pretrained(suite_model)
+    lm = HFLM(pretrained=str(suite_model), dtype="float32", device="cpu", batch_size=1)
+    pairs = [("Question: Which city?\nAnswer:", " Paris"), ("问题：答案是", "四十二"), ("Answer: ", "72")]
+    lls = [-6.0, -9.0, -4.0]
+    samples = [{"arguments": [pair], "filtered_resps": [(ll, False)], "metrics": ["gold_nll_per_byte"]} for pair, ll in zip(pairs, lls)]
+    ref = CheckpointRef(run="r", checkpoint="step_1", path=suite_model, step=1, params=1, params_nonembedding=1, tokens=1, loss=3.0)
+    (row,) = per_token_rows(ref, lm, {"es_x_nll": samples, "es_mc": [{"arguments": [pairs[0], pairs[1]], "metrics": ["gold_nll_per_byte"]}]})
+
+    def n_answer_tokens(context, answer):
+        moved = len(context) - len(context.rstrip())
+        context, answer = context[: len(context) - moved], context[len(context) - moved:] + answer
+        return len(tok(context + answer).input_ids) - len(tok(context).input_ids)
+
+    counts = [n_answer_tokens(*pair) for pair in pairs]
+    assert all(c >= 1 for c in counts)
+    expected = [-ll / c for ll, c in zip(lls, counts)]
+    assert row["task"] == "es_x_nll" and row["metric"] == "gold_nll_per_token"
+    assert abs(row["value"] - sum(expected) / 3) < 1e-12

@@ -1,3 +1,4 @@
 from trainer.cli import main
 
-main()
+if __name__ == "__main__":  # vLLM's worker processes re-import the main module
+    main()
