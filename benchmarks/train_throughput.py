@@ -1,8 +1,9 @@
 """Training throughput: our model and loop against a plain Hugging Face LlamaForCausalLM loop.
 
 Both sides train the same shape on the same random batches with the same AdamW settings in this
-process, alternating in rounds so that machine noise hits both alike; the figure is the median
-tokens/s and the ratio ours / HF. MFU is printed where the device's peak is known (GPUs in bf16);
+process, one step each in turn (the order flipping every step), so that machine noise hits both
+alike; the figures are tokens/s at the median step time and the ratio of median step times HF / ours.
+(Timing rounds of ten steps instead swung the ratio between 0.93x and 1.05x on this 2-core machine.) MFU is printed where the device's peak is known (GPUs in bf16);
 on CPU it is "unknown".
 
     python benchmarks/train_throughput.py                 # the tiny ladder's rungs, fp32 on CPU
@@ -69,15 +70,25 @@ def hf_step(cfg: ModelConfig, device, autocast):
     return model, training_step(model, lambda x, y: model(input_ids=x, labels=x).loss, device, autocast)
 
 
-def time_steps(step, batches, device) -> float:
+def step_time(step, batch, device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    for x, y in batches:
-        step(x, y)
+    step(*batch)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start
+
+
+def paired_median_times(runners: dict, batches: list, device, rounds: int) -> dict[str, float]:
+    """Median seconds per step of each runner, the runners taking turns step by step."""
+    names = list(runners)
+    times = {name: [] for name in names}
+    for i in range(rounds * len(batches)):
+        batch = batches[i % len(batches)]
+        for name in names if i % 2 == 0 else names[::-1]:
+            times[name].append(step_time(runners[name], batch, device))
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
@@ -86,8 +97,8 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=2048)
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=10, help="timed steps per round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=10, help="distinct batches (each timed once per round)")
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     parser.add_argument("--compile", action="store_true", help="torch.compile both models' blocks")
@@ -116,17 +127,14 @@ def main() -> None:
                     layer.compile()
             runners[name] = step
         gen = torch.Generator().manual_seed(1)
-        batches = [(torch.randint(0, cfg.vocab_size, (args.batch, args.seq_len), generator=gen).to(device),) * 2
-                   for _ in range(args.steps)]
-        batches = [(x, torch.roll(x, -1, dims=1)) for x, _ in batches]
+        inputs = [torch.randint(0, cfg.vocab_size, (args.batch, args.seq_len), generator=gen).to(device) for _ in range(args.steps)]
+        batches = [(x, torch.roll(x, -1, dims=1)) for x in inputs]
         for step in runners.values():  # warm-up (and compilation)
-            time_steps(step, batches[:3], device)
-        rates = {name: [] for name in runners}
-        tokens = args.steps * args.batch * args.seq_len
-        for _ in range(args.rounds):
-            for name, step in runners.items():
-                rates[name].append(tokens / time_steps(step, batches, device))
-        ours, hf = statistics.median(rates["ours"]), statistics.median(rates["hf"])
+            for batch in batches[:3]:
+                step_time(step, batch, device)
+        seconds = paired_median_times(runners, batches, device, args.rounds)
+        tokens = args.batch * args.seq_len
+        ours, hf = tokens / seconds["ours"], tokens / seconds["hf"]
         util = mfu(ours, cfg, args.seq_len, peak)
         print(f"{cfg.d_model}x{cfg.n_layers}x{cfg.n_heads:<5} {param_counts(cfg)['params'] / 1e6:7.2f}M {ours:11,.0f} "
               f"{hf:10,.0f} {ours / hf:5.2f}x {'unknown' if util is None else f'{util:.1%}':>7}")

@@ -1,7 +1,7 @@
 """Exact conversion between trainer/model.py and Hugging Face `LlamaForCausalLM`.
 
-Our fused projections are split into HF's q/k/v and gate/up matrices (and back); nothing is
-recomputed, so the conversion is lossless. Checkpoints are plain HF directories that
+The two models hold the same tensors under different names, so conversion is a renaming (both
+ways) and lossless. Checkpoints are plain HF directories that
 `AutoModelForCausalLM.from_pretrained`, `lm_eval --model hf` and vLLM load unchanged.
 """
 from __future__ import annotations
@@ -64,45 +64,36 @@ def from_hf_config(hf: dict) -> ModelConfig:
     )
 
 
-def to_hf_state_dict(state: dict[str, torch.Tensor], cfg: ModelConfig) -> dict[str, torch.Tensor]:
-    q_size, kv_size = cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim
-    out = {"model.embed_tokens.weight": state["embed.weight"], "model.norm.weight": state["norm.weight"]}
+# Our parameter names inside block i -> HF's inside model.layers.i (the same tensors, renamed).
+BLOCK_NAMES = {
+    "attn_norm.weight": "input_layernorm.weight",
+    "attn.q.weight": "self_attn.q_proj.weight",
+    "attn.k.weight": "self_attn.k_proj.weight",
+    "attn.v.weight": "self_attn.v_proj.weight",
+    "attn.out.weight": "self_attn.o_proj.weight",
+    "mlp_norm.weight": "post_attention_layernorm.weight",
+    "mlp.gate.weight": "mlp.gate_proj.weight",
+    "mlp.up.weight": "mlp.up_proj.weight",
+    "mlp.down.weight": "mlp.down_proj.weight",
+}
+
+
+def hf_names(cfg: ModelConfig) -> dict[str, str]:
+    names = {"embed.weight": "model.embed_tokens.weight", "norm.weight": "model.norm.weight"}
     if not cfg.tie_embeddings:
-        out["lm_head.weight"] = state["lm_head.weight"]
+        names["lm_head.weight"] = "lm_head.weight"
     for i in range(cfg.n_layers):
-        src, dst = f"layers.{i}.", f"model.layers.{i}."
-        q, k, v = state[src + "attn.qkv.weight"].split([q_size, kv_size, kv_size], dim=0)
-        gate, up = state[src + "mlp.gate_up.weight"].chunk(2, dim=0)
-        out.update({
-            dst + "input_layernorm.weight": state[src + "attn_norm.weight"],
-            dst + "self_attn.q_proj.weight": q,
-            dst + "self_attn.k_proj.weight": k,
-            dst + "self_attn.v_proj.weight": v,
-            dst + "self_attn.o_proj.weight": state[src + "attn.out.weight"],
-            dst + "post_attention_layernorm.weight": state[src + "mlp_norm.weight"],
-            dst + "mlp.gate_proj.weight": gate,
-            dst + "mlp.up_proj.weight": up,
-            dst + "mlp.down_proj.weight": state[src + "mlp.down.weight"],
-        })
-    # safetensors refuses views that share storage; contiguous copies are cheap next to a save.
-    return {k: v.detach().to("cpu").contiguous().clone() for k, v in out.items()}
+        names.update({f"layers.{i}.{ours}": f"model.layers.{i}.{theirs}" for ours, theirs in BLOCK_NAMES.items()})
+    return names
+
+
+def to_hf_state_dict(state: dict[str, torch.Tensor], cfg: ModelConfig) -> dict[str, torch.Tensor]:
+    # safetensors refuses tensors that share storage; contiguous copies are cheap next to a save.
+    return {theirs: state[ours].detach().to("cpu").contiguous().clone() for ours, theirs in hf_names(cfg).items()}
 
 
 def from_hf_state_dict(hf: dict[str, torch.Tensor], cfg: ModelConfig) -> dict[str, torch.Tensor]:
-    out = {"embed.weight": hf["model.embed_tokens.weight"], "norm.weight": hf["model.norm.weight"]}
-    if not cfg.tie_embeddings:
-        out["lm_head.weight"] = hf["lm_head.weight"]
-    for i in range(cfg.n_layers):
-        src, dst = f"model.layers.{i}.", f"layers.{i}."
-        out.update({
-            dst + "attn_norm.weight": hf[src + "input_layernorm.weight"],
-            dst + "attn.qkv.weight": torch.cat([hf[src + f"self_attn.{p}_proj.weight"] for p in "qkv"], dim=0),
-            dst + "attn.out.weight": hf[src + "self_attn.o_proj.weight"],
-            dst + "mlp_norm.weight": hf[src + "post_attention_layernorm.weight"],
-            dst + "mlp.gate_up.weight": torch.cat([hf[src + "mlp.gate_proj.weight"], hf[src + "mlp.up_proj.weight"]], 0),
-            dst + "mlp.down.weight": hf[src + "mlp.down_proj.weight"],
-        })
-    return out
+    return {ours: hf[theirs] for ours, theirs in hf_names(cfg).items()}
 
 
 def save_hf_checkpoint(directory: Path, state: dict[str, torch.Tensor], cfg: ModelConfig,
