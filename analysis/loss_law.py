@@ -241,4 +241,6 @@ class LossVsSizeModel:
             return math.inf if eta <= L_inf else N0 * (eta - L_inf) ** (-1.0 / alpha)
 
         values = np.array([n_star(d) for d in draws])
-        return n_star(point), float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))
+        # Draws that never reach eta are inf; interpolating between two of them would give NaN (inf - inf).
+        low, high = np.quantile(values, [0.025, 0.975], method="inverted_cdf")
+        return n_star(point), float(low), float(high)

@@ -54,7 +54,7 @@ def test_loss_vs_size_and_size_threshold():
     n_star, low, high = fit.size_threshold(2.5)
     truth = 5e6 * 0.5 ** (-1 / 0.3)
     assert low <= truth <= high
-    assert fit.size_threshold(1.0)[0] == math.inf  # below the irreducible loss: never reached
+    assert fit.size_threshold(1.0) == (math.inf, math.inf, math.inf)  # below the irreducible loss: never reached
 
 
 def test_loss_law_bad_input():
