@@ -8,10 +8,11 @@ local path that was looked for.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Callable
+
+from trainer.atomic import read_jsonl_strict
 
 DATA_ENV = "EMERGENT_SUITE_DATA"
 
@@ -23,17 +24,6 @@ class DatasetMissing(FileNotFoundError):
 def local_dir() -> Path | None:
     value = os.environ.get(DATA_ENV)
     return Path(value).expanduser() if value else None
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{n} is not valid JSON ({err.msg})") from None
-    return rows
 
 
 def to_dataset_dict(split_rows: dict[str, list[dict]]):
@@ -48,7 +38,7 @@ def load_local(task: str, splits: list[str], required: list[str], source: str) -
     for split in splits:
         path = root / task / f"{split}.jsonl"
         if path.is_file():
-            out[split] = read_jsonl(path)
+            out[split] = read_jsonl_strict(path)
         elif split in required:
             raise DatasetMissing(
                 f"{task}: {DATA_ENV} is set but {path} does not exist; write the rows of {source} "

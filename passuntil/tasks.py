@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from passuntil.sandbox import Limits, run_program
+from trainer.atomic import read_jsonl_strict
 
 
 class TaskError(ValueError):
@@ -174,17 +175,9 @@ def load_unnatural_icl(path: str | Path, shots: int = 4, seed: int = 0) -> Task:
 
 
 def _read_jsonl(path: str | Path) -> list[dict]:
-    path = Path(path)
-    if not path.is_file():
+    if not Path(path).is_file():
         raise TaskError(f"{path} does not exist")
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise TaskError(f"{path}:{n} is not valid JSON") from None
-    return rows
+    return read_jsonl_strict(path)
 
 
 def load_gsm8k_style(path: str | Path) -> Task:

@@ -151,8 +151,12 @@ def test_kill_and_resume_gives_the_uninterrupted_records(tmp_path, pattern_model
     (["--task", "humaneval", "--shard", "3/2"], "--shard"),
     (["--task", "humaneval", "--r", "0"], "r <= max_samples"),
     (["--task", "humaneval", "--temperature", "0"], "temperature must be > 0"),
+    (["--task", "custom=BROKEN_FILE"], "broken.jsonl:2 is not valid JSON"),
 ])
 def test_bad_input(tmp_path, args, needle):
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"id": "a", "prompt": "x", "answer": "y"}\n{"id": "b", "prompt": \n')
+    args = [a.replace("BROKEN_FILE", str(broken)) for a in args]
     result = passuntil("run", "--model", str(tmp_path), *args, "--out", str(tmp_path / "o.jsonl"), check=False)
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     assert result.returncode == 2 and len(lines) == 1 and needle in lines[0], result.stderr

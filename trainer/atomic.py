@@ -1,4 +1,6 @@
-"""Atomic file writes: a reader (or a resumed run) never sees a half-written file."""
+"""Atomic file writes (a reader, or a resumed run, never sees a half-written file) and JSONL readers:
+tolerant for our own logs, whose last line a kill may tear; strict for the inputs users give us.
+"""
 from __future__ import annotations
 
 import json
@@ -58,6 +60,19 @@ def read_jsonl(path: str | Path) -> list[dict]:
         except json.JSONDecodeError:
             continue  # a torn final line from a killed writer
     return records
+
+
+def read_jsonl_strict(path: str | Path) -> list[dict]:
+    """Rows of an input file (a dataset, not a log): a bad line is the user's to fix, so it stops here."""
+    path = Path(path)
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{n} is not valid JSON ({err.msg}); fix or remove that line") from None
+    return rows
 
 
 def write_jsonl_atomic(path: str | Path, records: list[dict]) -> None:

@@ -11,7 +11,8 @@ end of the story (a newline) is scored instead.
 import os
 from pathlib import Path
 
-from lm_eval_tasks.sources import DatasetMissing, load_task_data, read_jsonl
+from lm_eval_tasks.sources import DatasetMissing, load_task_data
+from trainer.atomic import read_jsonl_strict
 
 PATH_ENV = "EMERGENT_SUITE_CLOZET"
 
@@ -21,7 +22,7 @@ def _official_rows():
     if not root:
         raise DatasetMissing(f"es_clozet: LOT's ClozeT has no hub copy; set {PATH_ENV}=DIR with LOT's val.jsonl, "
                              "or EMERGENT_SUITE_DATA=DIR with es_clozet/val.jsonl")
-    rows = {split: read_jsonl(Path(root) / f"{split}.jsonl") for split in ("train", "val") if (Path(root) / f"{split}.jsonl").is_file()}
+    rows = {split: read_jsonl_strict(Path(root) / f"{split}.jsonl") for split in ("train", "val") if (Path(root) / f"{split}.jsonl").is_file()}
     if "val" not in rows:
         raise DatasetMissing(f"es_clozet: {Path(root) / 'val.jsonl'} does not exist")
     return rows
