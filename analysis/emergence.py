@@ -22,14 +22,14 @@ import numpy as np
 from scipy.optimize import least_squares
 from scipy.special import logsumexp
 
-from analysis.results import AnalysisError, FitResults
-from analysis.task_law import _pu, f_of, group_by_model, mean_pu_table
+from analysis.results import AnalysisError, FitResults, gaussian_loglik
+from analysis.task_law import f_of, group_by_model, mean_pu_table, record_pu
 
 
-def _mean_f(by_model, instance_ids, pick):
+def _mean_pu(lookups: list[dict[str, float]], pick) -> np.ndarray:
+    """Each model's mean PU over the picked instances (a bootstrap resample; repeats count)."""
     out = []
-    for recs in by_model.values():
-        lookup = {r["instance_id"]: _pu(r) for r in recs}
+    for lookup in lookups:
         values = np.array([lookup[i] for i in pick if i in lookup])
         out.append(values.mean() if values.size else np.nan)
     return np.array(out)
@@ -41,7 +41,7 @@ MIN_SIZES_FOR_MECHANISMS = 7  # two lines = 4 parameters + the error variance, a
 def _gaussian_ic(rss: float, n: int, k: int) -> tuple[float, float]:
     """(AICc, BIC) with k mean parameters plus the error variance (AICc infinite when n <= k + 2)."""
     m = k + 1
-    ll = -0.5 * n * (math.log(2 * math.pi * max(rss, 1e-300) / n) + 1)
+    ll = gaussian_loglik(rss, n)
     aicc = 2 * m - 2 * ll + (2 * m * (m + 1) / (n - m - 1) if n - m - 1 > 0 else math.inf)
     return aicc, m * math.log(n) - 2 * ll
 
@@ -80,9 +80,10 @@ class EmergenceModel:
         rng = np.random.default_rng(self.seed)
         qs = []
         ids = np.array(self.instance_ids)
+        lookups = [{r["instance_id"]: record_pu(r) for r in recs} for recs in self.by_model.values()]
         for _ in range(self.n_boot):
             pick = ids[rng.integers(0, len(ids), len(ids))]
-            pu = _mean_f(self.by_model, ids, pick)
+            pu = _mean_pu(lookups, pick)
             if np.all((pu > 0) & (pu < 1)):
                 qs.append(np.polyfit(xc, f_of(pu), 2)[0])
         if len(qs) < self.n_boot // 2:

@@ -30,7 +30,7 @@ import statsmodels.api as sm
 from scipy import stats
 from scipy.optimize import minimize_scalar
 
-from analysis.results import AnalysisError, FitResults, require_finite
+from analysis.results import AnalysisError, FitResults, gaussian_loglik, require_finite
 
 LOWER_IS_BETTER = ("brier", "nll", "loss", "perplexity")
 MIN_POINTS = 6
@@ -61,7 +61,7 @@ class _Fit:
     ols: object
 
     def loglik(self, n: int) -> float:
-        return -0.5 * n * (math.log(2 * math.pi * max(self.rss, 1e-300) / n) + 1)
+        return gaussian_loglik(self.rss, n)
 
     def bic(self, n: int) -> float:
         return (self.n_mean_params + 1) * math.log(n) - 2 * self.loglik(n)
@@ -78,6 +78,16 @@ def _design(name: str, loss: np.ndarray, eta: float, k: float = 1.0) -> np.ndarr
     if name == "jump":
         return np.column_stack([np.ones_like(loss), below, gap])
     raise ValueError(name)
+
+
+def model_design(model: str, loss: np.ndarray, eta: float | None, k: float | None, loss_max: float) -> np.ndarray:
+    """The design matrix of a fitted curve (smooth, hinge, hinge_power or jump) at the given losses."""
+    loss = np.atleast_1d(np.asarray(loss, float))
+    if model == "smooth":
+        return np.column_stack([np.ones_like(loss), loss_max - loss])
+    if model == "jump":
+        return _design("jump", loss, eta)
+    return _design("hinge", loss, eta, k)
 
 
 def _ols(z, X):
@@ -124,30 +134,33 @@ class LossCurveModel:
             opt = minimize_scalar(rss, bounds=(lo, hi), method="bounded", options={"xatol": 1e-6})
             if opt.fun < values[best]:
                 eta = float(opt.x)
-        return eta, grid, values, rss
+        return eta, grid, values
 
-    def _fit_threshold(self, name: str, k: float = 1.0) -> tuple[_Fit, np.ndarray, np.ndarray, object]:
-        eta, grid, values, rss = self._profile(name, k)
+    def _fit_threshold(self, name: str, k: float = 1.0) -> tuple[_Fit, np.ndarray, np.ndarray]:
+        """The best fit along the profile, with the profile itself (grid of eta, RSS at each)."""
+        eta, grid, values = self._profile(name, k)
         ols = _ols(self.z, _design(name, self.loss, eta, k))
         n_params = {"hinge": 3, "jump": 4}[name] + (1 if k != 1.0 else 0)
-        return _Fit(name if k == 1.0 else "hinge_power", eta, k, ols.ssr, n_params, ols), grid, values, rss
+        return _Fit(name if k == 1.0 else "hinge_power", eta, k, ols.ssr, n_params, ols), grid, values
 
     def _fit_smooth(self) -> _Fit:
         X = sm.add_constant(self.loss.max() - self.loss)
         ols = _ols(self.z, X)
         return _Fit("smooth", None, None, ols.ssr, 2, ols)
 
-    def _eta_interval(self, rss_fn, grid, eta_hat, rss_min, fit: "_Fit") -> tuple[float, float]:
+    def _eta_interval(self, grid, values, fit: "_Fit") -> tuple[float, float]:
         """Profile-likelihood interval, widened to cover a wild-bootstrap percentile interval.
 
         The likelihood is not regular at a change point, so the chi-square calibration of the profile
         alone undercovers (82% for a nominal 95% in our simulations); the union is what we report.
+        `grid` and `values` are the profile the fit searched (RSS at each eta); the estimate itself
+        has the fit's RSS.
         """
         n = len(self.z)
         limit = stats.chi2.ppf(0.95, 1)
-        dense = np.unique(np.concatenate([grid, [eta_hat]]))
-        inside = [e for e in dense if n * math.log(max(rss_fn(e), 1e-300) / max(rss_min, 1e-300)) <= limit]
-        low, high = (min(inside), max(inside)) if inside else (eta_hat, eta_hat)
+        profile = list(zip(grid, values)) + [(fit.eta, fit.rss)]
+        inside = [e for e, rss in profile if n * math.log(max(rss, 1e-300) / max(fit.rss, 1e-300)) <= limit]
+        low, high = (min(inside), max(inside)) if inside else (fit.eta, fit.eta)
         boot_low, boot_high = self._bootstrap_eta(fit, np.linspace(grid.min(), grid.max(), 240))
         return min(low, boot_low), max(high, boot_high)
 
@@ -170,16 +183,15 @@ class LossCurveModel:
     def fit(self) -> FitResults:
         n = len(self.z)
         smooth = self._fit_smooth()
-        hinge, h_grid, h_vals, h_rss = self._fit_threshold("hinge")
-        jump, j_grid, j_vals, j_rss = self._fit_threshold("jump")
         power_fits = [self._fit_threshold("hinge", k) for k in (0.5, 2.0)]
-        power, p_grid, p_vals, p_rss = min(power_fits, key=lambda f: f[0].rss)
-        candidates = {"hinge": (hinge, h_grid, h_rss), "jump": (jump, j_grid, j_rss), "hinge_power": (power, p_grid, p_rss)}
+        candidates = {"hinge": self._fit_threshold("hinge"), "jump": self._fit_threshold("jump"),
+                      "hinge_power": min(power_fits, key=lambda f: f[0].rss)}
+        hinge, jump, power = (candidates[name][0] for name in ("hinge", "jump", "hinge_power"))
         best_name = min(candidates, key=lambda name: candidates[name][0].bic(n))
-        best, grid, rss_fn = candidates[best_name]
+        best, grid, values = candidates[best_name]
         delta_bic = smooth.bic(n) - best.bic(n)
 
-        eta_low, eta_high = self._eta_interval(rss_fn, grid, best.eta, best.rss, best)
+        eta_low, eta_high = self._eta_interval(grid, values, best)
         above = self.z[self.loss >= best.eta]
         below_count = int((self.loss < best.eta).sum())
         if len(above) >= 2 and np.std(above) > 0:
@@ -238,25 +250,14 @@ class LossCurveModel:
 
     def _predict(self, fit: _Fit, loss):
         """z at the given loss(es), with a 95% interval on the mean (eta held at its estimate)."""
-        loss = np.atleast_1d(np.asarray(loss, float))
-        if fit.name == "smooth":
-            X = sm.add_constant(self.loss.max() - loss, has_constant="add")
-        elif fit.name == "jump":
-            X = _design("jump", loss, fit.eta)
-        else:
-            X = _design("hinge", loss, fit.eta, fit.k)
+        X = model_design(fit.name, loss, fit.eta, fit.k, self.loss.max())
         pred = fit.ols.get_prediction(X).summary_frame(alpha=0.05)
         return (pred["mean"].to_numpy(), pred["mean_ci_lower"].to_numpy(), pred["mean_ci_upper"].to_numpy())
 
 
 def evaluate_spec(spec: dict, loss: np.ndarray, coef: np.ndarray) -> np.ndarray:
     """z(L) for a serialised curve (`model_spec`) and one coefficient vector."""
-    loss = np.asarray(loss, float)
-    if spec["model"] == "smooth":
-        return coef[0] + coef[1] * (spec["loss_max"] - loss)
-    if spec["model"] == "jump":
-        return _design("jump", loss, spec["eta"]) @ coef
-    return _design("hinge", loss, spec["eta"], spec["k"]) @ coef
+    return model_design(spec["model"], loss, spec["eta"], spec["k"], spec["loss_max"]) @ coef
 
 
 def collapse_test(loss, value, params, tokens, random_baseline=None, metric: str = "acc", task: str = "task",

@@ -101,6 +101,16 @@ def _size_terms(logN):
     return terms
 
 
+def _percentile_intervals(names, draws: np.ndarray) -> dict[str, tuple[float, float]]:
+    """95% percentile interval of each parameter (a column of the bootstrap draws)."""
+    return {n: (float(np.quantile(draws[:, i], 0.025)), float(np.quantile(draws[:, i], 0.975))) for i, n in enumerate(names)}
+
+
+def _band(point_value, samples: np.ndarray):
+    """(estimate, 2.5% and 97.5% quantiles over the draws) of a prediction."""
+    return point_value, np.quantile(samples, 0.025, axis=0), np.quantile(samples, 0.975, axis=0)
+
+
 def _bootstrap_indices(groups, n_boot, rng):
     labels = np.unique(groups)
     members = [np.flatnonzero(groups == g) for g in labels]
@@ -154,8 +164,7 @@ class LossLawModel:
         draws = np.array([self._natural(self._fit_rows(b, theta[None, :], keep=1))
                           for b in _bootstrap_indices(self.runs, self.n_boot, rng)])
         point = self._natural(theta)
-        intervals = {n: (float(np.quantile(draws[:, i], 0.025)), float(np.quantile(draws[:, i], 0.975)))
-                     for i, n in enumerate(self.names)}
+        intervals = _percentile_intervals(self.names, draws)
         pred = self.evaluate(point, self.N, self.D)
         resid = np.log(self.L) - np.log(pred)
         results = FitResults(
@@ -179,8 +188,7 @@ class LossLawModel:
 
     def _predict(self, point, draws, N, D):
         N, D = np.atleast_1d(np.asarray(N, float)), np.atleast_1d(np.asarray(D, float))
-        samples = np.array([self.evaluate(d, N, D) for d in draws])
-        return self.evaluate(point, N, D), np.quantile(samples, 0.025, axis=0), np.quantile(samples, 0.975, axis=0)
+        return _band(self.evaluate(point, N, D), np.array([self.evaluate(d, N, D) for d in draws]))
 
 
 class LossVsSizeModel:
@@ -210,8 +218,7 @@ class LossVsSizeModel:
                  (rng.integers(0, len(self.L), len(self.L)) for _ in range(self.n_boot))]
         natural = lambda t: np.array([math.exp(t[0]), math.exp(t[1]), t[2]])  # noqa: E731
         point, draws = natural(theta), np.array([natural(t) for t in boots])
-        intervals = {n: (float(np.quantile(draws[:, i], 0.025)), float(np.quantile(draws[:, i], 0.975)))
-                     for i, n in enumerate(self.names)}
+        intervals = _percentile_intervals(self.names, draws)
         results = FitResults(
             law="loss_vs_size", formula="L(N) = L_inf + (N0 / N)^alpha",
             params=dict(zip(self.names, map(float, point))), intervals=intervals,
@@ -230,8 +237,7 @@ class LossVsSizeModel:
         return L_inf + np.power(N0 / np.asarray(N, float), alpha)
 
     def _predict(self, point, draws, N):
-        samples = np.array([self.evaluate(d, N) for d in draws])
-        return self.evaluate(point, N), np.quantile(samples, 0.025, axis=0), np.quantile(samples, 0.975, axis=0)
+        return _band(self.evaluate(point, N), np.array([self.evaluate(d, N) for d in draws]))
 
     @staticmethod
     def size_threshold(point, draws, eta: float):

@@ -17,7 +17,7 @@ from analysis.emergence import EmergenceModel
 from analysis.loss_curve import LossCurveModel, collapse_test
 from analysis.loss_law import LossLawModel, LossVsSizeModel
 from analysis.results import AnalysisError
-from analysis.task_law import InstanceTaskLawModel, TaskLawModel
+from analysis.task_law import InstanceTaskLawModel, TaskLawModel, record_pu
 
 
 def final_checkpoints(checkpoints: list[dict]) -> list[dict]:
@@ -139,7 +139,7 @@ def actual_values(eval_rows, checkpoints, passuntil_records, size: float) -> dic
     by_task: dict[str, list[float]] = defaultdict(list)
     for rec in passuntil_records:
         if float(rec["params"]) == size:
-            by_task[rec["task"]].append(rec["pu_unbiased"] if rec.get("pu_unbiased") is not None else rec["pu_mle"])
+            by_task[rec["task"]].append(record_pu(rec))
     out["passuntil"] = {t: float(np.mean(v)) for t, v in by_task.items()}
     return out
 

@@ -9,23 +9,25 @@ from __future__ import annotations
 import numpy as np
 
 from analysis.loss_curve import evaluate_spec
+from analysis.loss_law import LossLawModel, LossVsSizeModel
 from analysis.results import AnalysisError
+from analysis.task_law import pu_of
 
 
 def _loss_draws(fit: dict, N: float, D: float | None):
-    draws = np.asarray(fit.get("bootstrap_draws") or [], float)
-    p = {k: v["estimate"] for k, v in fit["params"].items()}
     if fit["law"] == "loss_law":
         if D is None:
             raise AnalysisError("the loss law L(N, D) needs --tokens D")
-        point = p["E"] + p["A"] / N ** p["alpha"] + p["B"] / D ** p["beta"]
-        samples = draws[:, 0] + draws[:, 1] / N ** draws[:, 2] + draws[:, 3] / D ** draws[:, 4] if len(draws) else np.array([point])
+        model, inputs = LossLawModel, (N, D)
     elif fit["law"] == "loss_vs_size":
-        point = p["L_inf"] + (p["N0"] / N) ** p["alpha"]
-        samples = draws[:, 0] + (draws[:, 1] / N) ** draws[:, 2] if len(draws) else np.array([point])
+        model, inputs = LossVsSizeModel, (N,)
     else:
         raise AnalysisError(f"{fit['law']} is not a loss law")
-    return float(point), samples
+    point = float(model.evaluate([fit["params"][name]["estimate"] for name in model.names], *inputs))
+    draws = np.asarray(fit.get("bootstrap_draws") or [], float)
+    # Draws are rows in the order of model.names; evaluate takes them as columns, all at once.
+    samples = np.asarray(model.evaluate(draws.T, *inputs), float) if len(draws) else np.array([point])
+    return point, samples
 
 
 def _summary(point, samples) -> dict:
@@ -57,8 +59,8 @@ def predict(fits: dict, N: float, D: float | None = None, n_draws: int = 4000, s
         mean, cov = np.array([law["log_c"], law["alpha"]]), np.asarray(law["cov"])
         draws = rng.multivariate_normal(mean, cov, n_draws, check_valid="ignore")
         f = draws[:, 0] - draws[:, 1] * np.log(N)
-        point = float(np.exp(-np.exp(law["log_c"] - law["alpha"] * np.log(N))))
-        out["passuntil"][task] = _summary(point, np.exp(-np.exp(f)))
+        point = float(pu_of(law["log_c"] - law["alpha"] * np.log(N)))
+        out["passuntil"][task] = _summary(point, pu_of(f))
     return out
 
 

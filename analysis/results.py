@@ -53,6 +53,7 @@ class FitResults:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
+        made_with = provenance()
         return {
             "law": self.law,
             "formula": self.formula,
@@ -62,8 +63,8 @@ class FitResults:
             "data": _clean(self.data),
             "goodness_of_fit": _clean(self.gof),
             **_clean(self.extra),
-            "versions": provenance()["versions"],
-            "git_revision": provenance()["git_revision"],
+            "versions": made_with["versions"],
+            "git_revision": made_with["git_revision"],
         }
 
 
@@ -92,6 +93,11 @@ def _clean(value):
 def write_fits(path, fits: dict[str, Any]) -> None:
     """One JSON file with every fit of a command (keyed, e.g., by task), written atomically."""
     write_text_atomic(path, json.dumps(fits, indent=2, ensure_ascii=False) + "\n")
+
+
+def gaussian_loglik(rss: float, n: int) -> float:
+    """Maximised log-likelihood of a least-squares fit with Gaussian errors (variance RSS / n)."""
+    return -0.5 * n * (math.log(2 * math.pi * max(rss, 1e-300) / n) + 1)
 
 
 def require_finite(values: np.ndarray, what: str) -> np.ndarray:

@@ -25,7 +25,8 @@ import statsmodels.api as sm
 from analysis.results import AnalysisError, FitResults
 
 
-def _pu(record: dict) -> float:
+def record_pu(record: dict) -> float:
+    """An instance's PassUntil estimate: the unbiased one where the record has it, else the MLE."""
     value = record.get("pu_unbiased")
     return float(record["pu_mle"] if value is None else value)
 
@@ -46,7 +47,7 @@ def group_by_model(records: list[dict], task: str) -> dict[float, list[dict]]:
 def mean_pu_table(by_model: dict[float, list[dict]], task: str):
     sizes, means, variances = [], [], []
     for n, recs in by_model.items():
-        values = np.array([_pu(r) for r in recs])
+        values = np.array([record_pu(r) for r in recs])
         if values.mean() <= 0:
             raise AnalysisError(f"task {task}: every instance of the model with N={n:.3g} has PassUntil 0; raise "
                                 "--max-samples for it or leave that model out")
@@ -153,7 +154,7 @@ class InstanceTaskLawModel:
         for inst, recs in self.instances.items():
             recs = sorted(recs, key=lambda r: float(r["params"]))
             if sum(r["passes"] > 0 for r in recs) < 2 or len(recs) < 2:
-                carried[inst] = _pu(recs[-1])  # the stated rule: too few non-zero points to fit a slope
+                carried[inst] = record_pu(recs[-1])  # the stated rule: too few non-zero points to fit a slope
                 continue
             arr = np.array([(math.log(float(r["params"])), r["passes"], r["samples"] - r["passes"]) for r in recs])
             with warnings.catch_warnings():
@@ -161,10 +162,10 @@ class InstanceTaskLawModel:
                 try:
                     fit = sm.GLM(arr[:, 1:], sm.add_constant(arr[:, 0]), family=family).fit()
                 except Exception:  # perfect separation and the like: treat as too few points
-                    carried[inst] = _pu(recs[-1])
+                    carried[inst] = record_pu(recs[-1])
                     continue
             if not np.all(np.isfinite(fit.params)):
-                carried[inst] = _pu(recs[-1])
+                carried[inst] = record_pu(recs[-1])
                 continue
             fitted[inst] = (fit.params, fit.cov_params())
         if not fitted:

@@ -92,8 +92,9 @@ def run_command(model, tasks, data, backend, r, max_samples, batch_size, chunk_s
     engine = make_backend(backend, model, device=device, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
                           memory_utilization=gpu_memory_utilization)
     prov = provenance()
+    params = params_override or _model_params(model)
     for task in loaded:
-        records = run(task, engine, settings, out, model_name=str(model), params=params_override or _model_params(model),
+        records = run(task, engine, settings, out, model_name=str(model), params=params,
                       shard=shard_spec, limit=limit, progress=not no_progress,
                       provenance={"versions": prov["versions"], "git_revision": prov["git_revision"]}, log=click.echo)
         click.echo(f"{len(records)} instance(s) of {task.name} written to {out}")

@@ -63,14 +63,16 @@ class Study:
         vocab = load_manifest(self.out / "data")["vocab_size"]
         return plan(self.spec, data_dir=str(self.out / "data"), vocab_size=vocab)
 
-    def largest(self):
+    def _split(self, largest: bool):
         runs = self.planned()
         top = max(r.params for r in runs)
-        return [r for r in runs if r.params == top]
+        return [r for r in runs if (r.params == top) == largest]
+
+    def largest(self):
+        return self._split(largest=True)
 
     def small(self):
-        top = max(r.params for r in self.planned())
-        return [r for r in self.planned() if r.params != top]
+        return self._split(largest=False)
 
     def run_dirs(self, runs) -> list[Path]:
         return [self.out / "runs" / r.name for r in runs]

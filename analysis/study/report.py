@@ -8,6 +8,7 @@ from collections import defaultdict
 import numpy as np
 
 from analysis.pipeline import actual_values
+from analysis.task_law import record_pu
 from trainer.atomic import write_text_atomic
 
 
@@ -89,7 +90,7 @@ def write_report(study) -> None:
                 final_em[key] = (int(r["step"]), float(r["value"]))
     pu_rows = []
     for (task, model, params), recs in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][2])):
-        values = [x["pu_unbiased"] if x.get("pu_unbiased") is not None else x["pu_mle"] for x in recs]
+        values = [record_pu(x) for x in recs]
         pu_rows.append([task, model, params, final_em.get((task, model), (0, None))[1], float(np.mean(values)),
                         sum(x["censored"] for x in recs), sum(x["samples"] for x in recs)])
     lines += ["## PassUntil", "", "Greedy exact match at each run's final checkpoint against the mean PassUntil "

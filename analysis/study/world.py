@@ -18,7 +18,7 @@ import json
 import random
 from pathlib import Path
 
-from trainer.atomic import write_text_atomic
+from trainer.atomic import write_jsonl_atomic, write_text_atomic
 
 MIX = {"natural": 0.5, "facts": 0.25, "addition": 0.15, "copying": 0.10}  # shares of corpus characters
 SYLLABLES = ["ka", "lo", "mi", "ver", "to", "zan", "ri", "bel", "du", "nor", "sa", "quin", "tel", "ma", "vo", "ra",
@@ -154,5 +154,5 @@ def check_no_leak(corpus_dir: Path, suite: dict[str, list[dict]]) -> dict[str, i
 def write_suite(suite: dict[str, list[dict]], out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     for task, items in suite.items():
-        write_text_atomic(out_dir / f"{task}.jsonl", "".join(json.dumps(item) + "\n" for item in items))
+        write_jsonl_atomic(out_dir / f"{task}.jsonl", items)
     return out_dir

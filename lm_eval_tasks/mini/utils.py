@@ -1,9 +1,9 @@
 """The study's mini-suite: generated items read from EMERGENT_MINI_DATA/<task>.jsonl (written by `emergent study`)."""
-import json
 import os
 from pathlib import Path
 
 from lm_eval_tasks.sources import DatasetMissing, to_dataset_dict
+from trainer.atomic import read_jsonl_strict
 
 ENV = "EMERGENT_MINI_DATA"
 
@@ -15,7 +15,7 @@ def _load(task):
     path = Path(root) / f"{task}.jsonl"
     if not path.is_file():
         raise DatasetMissing(f"{task}: {path} does not exist; run `emergent study` (or point {ENV} at its mini_suite directory)")
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = read_jsonl_strict(path)
     for row in rows:
         row.setdefault("answers", [row["answer"]] if "answer" in row else [])
         row.setdefault("nll_target", row.get("answer", ""))
