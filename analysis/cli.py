@@ -225,7 +225,7 @@ def predict_command(fit_paths, n, d, holdout, table, runs, pu_paths, out):
 
 
 def register(group) -> None:
-    from analysis.study.cli import study_command
+    from study.cli import study_command
 
     group.add_command(fit_group)
     group.add_command(predict_command)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from trainer import atomic
+from contracts import atomic
 
 from analysis.results import AnalysisError
 

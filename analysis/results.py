@@ -8,8 +8,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from trainer.atomic import write_text_atomic
-from trainer.provenance import provenance
+from contracts.atomic import write_text_atomic
+from contracts.provenance import provenance
 
 
 class AnalysisError(ValueError):

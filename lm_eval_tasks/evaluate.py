@@ -15,8 +15,8 @@ import io
 import math
 from pathlib import Path
 
-from trainer.atomic import write_text_atomic
-from trainer.run_dir import CheckpointRef, resolve_targets
+from contracts.atomic import write_text_atomic
+from contracts.run_dir import CheckpointRef, resolve_targets
 
 COLUMNS = ["run", "checkpoint", "step", "params", "tokens", "loss", "task", "metric", "value", "stderr", "random_baseline"]
 

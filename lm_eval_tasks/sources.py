@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from trainer.atomic import read_jsonl_strict
+from contracts.atomic import read_jsonl_strict
 
 DATA_ENV = "EMERGENT_SUITE_DATA"
 

@@ -79,7 +79,7 @@ def run_command(model, tasks, data, backend, r, max_samples, batch_size, chunk_s
     from passuntil.backends import make_backend
     from passuntil.scheduler import Settings, run
     from passuntil.tasks import load_task
-    from trainer.provenance import provenance
+    from contracts.provenance import provenance
 
     settings = Settings(r=r, max_samples=max_samples, batch_size=batch_size, chunk_size=chunk_size,
                         temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, time_limit=time_limit)

@@ -9,7 +9,7 @@ import json
 import os
 from pathlib import Path
 
-from trainer.atomic import read_jsonl
+from contracts.atomic import read_jsonl
 
 
 def read_records(path: str | Path) -> list[dict]:

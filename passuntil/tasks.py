@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from passuntil.sandbox import Limits, run_program
-from trainer.atomic import read_jsonl_strict
+from contracts.atomic import read_jsonl_strict
 
 
 class TaskError(ValueError):

@@ -10,7 +10,7 @@ import torch
 from tests.conftest import run_cli
 from trainer.data import TokenStream
 from trainer.data_prepare import prepare
-from trainer.errors import DataError
+from contracts.errors import DataError
 from trainer.shards import HEADER, MAGIC, read_shard, write_shard
 
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 from tests.conftest import run_cli, tiny_config, write_config
-from trainer.atomic import read_jsonl
+from contracts.atomic import read_jsonl
 
 
 def torchrun(config, out, *extra) -> None:

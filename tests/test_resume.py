@@ -8,7 +8,7 @@ import sys
 import time
 
 from tests.conftest import run_cli, tiny_config, write_config
-from trainer.atomic import read_jsonl
+from contracts.atomic import read_jsonl
 
 
 def _losses(run):

@@ -13,7 +13,7 @@ from lm_eval_tasks import TASK_DIR
 from lm_eval_tasks.evaluate import COLUMNS, expand_tasks, task_manager
 from lm_eval_tasks.sources import DatasetMissing
 from tests.conftest import SUITE_FIXTURES, run_cli, tiny_config
-from trainer.atomic import read_jsonl
+from contracts.atomic import read_jsonl
 from trainer.loop import train
 
 BIN = Path(sys.executable).parent
@@ -139,7 +139,7 @@ def test_per_token_nll_counts_the_checkpoints_answer_tokens(suite_model):
     from transformers import AutoTokenizer
 
     from lm_eval_tasks.evaluate import per_token_rows
-    from trainer.run_dir import CheckpointRef
+    from contracts.run_dir import CheckpointRef
 
     tok = AutoTokenizer.from_pretrained(suite_model)
     lm = HFLM(pretrained=str(suite_model), dtype="float32", device="cpu", batch_size=1)

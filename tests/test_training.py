@@ -9,7 +9,7 @@ import yaml
 from transformers import AutoModelForCausalLM
 
 from tests.conftest import tiny_config
-from trainer.atomic import read_jsonl
+from contracts.atomic import read_jsonl
 from trainer.data import validation_batches
 from trainer.flops import param_counts
 from trainer.loop import train

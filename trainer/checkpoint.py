@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from trainer.atomic import append_jsonl, read_jsonl, replace_dir_atomic, write_jsonl_atomic, write_text_atomic
+from contracts.atomic import append_jsonl, read_jsonl, replace_dir_atomic, write_jsonl_atomic, write_text_atomic
 from trainer.config import ModelConfig
 from trainer.hf_convert import save_hf_checkpoint
 

@@ -1,6 +1,6 @@
 """`emergent`: the umbrella command. Each stage adds its subcommands from its own package.
 
-Errors a user can fix (trainer.errors.EmergentError) print as one line and exit with status 2.
+Errors a user can fix (contracts.errors.EmergentError) print as one line and exit with status 2.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from trainer.errors import EmergentError
+from contracts.errors import EmergentError
 
 
 class FriendlyGroup(click.Group):
@@ -66,7 +66,7 @@ def data_prepare_command(inputs, out, vocab_size, tokenizer_dir, val_fraction, s
     from pathlib import Path
 
     from trainer.data_prepare import prepare
-    from trainer.errors import DataError
+    from contracts.errors import DataError
 
     inputs = list(inputs)
     if default_corpus:

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from trainer.errors import ConfigError
+from contracts.errors import ConfigError
 
 
 class _YamlLoader(yaml.SafeLoader):

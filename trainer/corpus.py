@@ -12,7 +12,7 @@ import platform
 import warnings
 from pathlib import Path
 
-from trainer.atomic import write_text_atomic
+from contracts.atomic import write_text_atomic
 
 MODULES = (
     "abc", "argparse", "ast", "asyncio", "base64", "bisect", "calendar", "cmd", "codecs", "collections",

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainer.errors import DataError
+from contracts.errors import DataError
 from trainer.shards import read_shard
 
 

@@ -17,9 +17,9 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from trainer.atomic import write_text_atomic
-from trainer.errors import DataError
-from trainer.provenance import provenance
+from contracts.atomic import write_text_atomic
+from contracts.errors import DataError
+from contracts.provenance import provenance
 from trainer.shards import dtype_for_vocab, write_shard
 
 TEXT_SUFFIXES = (".txt", ".md", ".jsonl", ".parquet")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from trainer.config import ModelConfig, TrainConfig, load_yaml
 from trainer.checkpoint import checkpoint_steps
-from trainer.errors import ConfigError
+from contracts.errors import ConfigError
 from trainer.flops import flops_per_token, param_counts, training_flops
 
 SPEC_DIR = Path(__file__).parent / "specs"
@@ -243,11 +243,11 @@ def run_ladder(spec: dict, out: str | Path, data_dir: str | Path | None = None, 
     """
     import json
 
-    from trainer.atomic import read_jsonl, write_text_atomic
+    from contracts.atomic import read_jsonl, write_text_atomic
     from trainer.data import load_manifest
     from trainer.data_prepare import prepare
     from trainer.loop import train
-    from trainer.provenance import provenance
+    from contracts.provenance import provenance
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -13,15 +13,15 @@ import yaml
 from tqdm import tqdm
 
 from trainer import parallel
-from trainer.atomic import append_jsonl, write_text_atomic
+from contracts.atomic import append_jsonl, write_text_atomic
 from trainer.checkpoint import TRAINER_STATE, checkpoint_steps, latest_resumable, repair_run_dir, save_checkpoint
 from trainer.config import TrainConfig
 from trainer.data import TokenStream, validation_batches
-from trainer.errors import ConfigError, RunDirError, TrainingDiverged
+from contracts.errors import ConfigError, RunDirError, TrainingDiverged
 from trainer.flops import device_peak_flops, mfu, param_counts, training_flops
 from trainer.hf_convert import load_hf_checkpoint
 from trainer.model import Transformer
-from trainer.provenance import provenance
+from contracts.provenance import provenance
 from trainer.schedule import lr_multiplier
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.errors import DataError
+from contracts.errors import DataError
 
 MAGIC = b"EMTOKENS"
 VERSION = 1

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from lm_eval_tasks.sources import DatasetMissing, load_task_data
-from trainer.atomic import read_jsonl_strict
+from contracts.atomic import read_jsonl_strict
 
 PATH_ENV = "EMERGENT_SUITE_CLOZET"
 

@@ -3,7 +3,7 @@ import os
 from pathlib import Path
 
 from lm_eval_tasks.sources import DatasetMissing, to_dataset_dict
-from trainer.atomic import read_jsonl_strict
+from contracts.atomic import read_jsonl_strict
 
 ENV = "EMERGENT_MINI_DATA"
 

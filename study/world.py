@@ -18,7 +18,7 @@ import json
 import random
 from pathlib import Path
 
-from trainer.atomic import write_jsonl_atomic, write_text_atomic
+from contracts.atomic import write_jsonl_atomic, write_text_atomic
 
 MIX = {"natural": 0.5, "facts": 0.25, "addition": 0.15, "copying": 0.10}  # shares of corpus characters
 SYLLABLES = ["ka", "lo", "mi", "ver", "to", "zan", "ri", "bel", "du", "nor", "sa", "quin", "tel", "ma", "vo", "ra",

@@ -5,8 +5,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainer.atomic import read_jsonl
-from trainer.errors import RunDirError
+from contracts.atomic import read_jsonl
+from contracts.errors import RunDirError
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import numpy as np
 
 from analysis.pipeline import actual_values
 from analysis.task_law import record_pu
-from trainer.atomic import write_text_atomic
+from contracts.atomic import write_text_atomic
 
 
 def fmt(value) -> str:

@@ -32,8 +32,8 @@ def dry_run(preset: dict, out: str) -> str:
 def study_command(preset_name, out, **kwargs):
     """The whole study: corpus, ladder, evaluation, PassUntil, fits, prediction before training, report."""
     from analysis.results import AnalysisError
-    from analysis.study.pipeline import Study
-    from analysis.study.presets import preset
+    from study.pipeline import Study
+    from study.presets import preset
 
     chosen = preset(preset_name)
     if kwargs.get("dry_run") or chosen["dry_run_only"]:

@@ -10,7 +10,7 @@ import os
 import time
 from pathlib import Path
 
-from trainer.atomic import write_text_atomic
+from contracts.atomic import write_text_atomic
 
 STAGES = ["world", "data", "plan", "train_small", "eval_small", "passuntil_small", "fit_predict", "train_largest",
           "eval_largest", "passuntil_largest", "report"]
@@ -79,7 +79,7 @@ class Study:
 
     # ---------------------------------------------------------------- stages
     def stage_world(self):
-        from analysis.study.world import World, check_no_leak, write_suite
+        from study.world import World, check_no_leak, write_suite
         from trainer.corpus import build_default_corpus
 
         world = World(seed=int(self.spec.get("seed", 1234)), **self.preset["world"])
@@ -139,7 +139,7 @@ class Study:
         from passuntil.backends.hf import HFBackend
         from passuntil.scheduler import Settings, run
         from passuntil.tasks import load_custom
-        from trainer.run_dir import read_checkpoints
+        from contracts.run_dir import read_checkpoints
 
         cfg = self.preset["passuntil"]
         settings = Settings(r=cfg["r"], max_samples=cfg["max_samples"], batch_size=cfg["batch_size"],
@@ -190,7 +190,7 @@ class Study:
         return {"skipped_fits": fits.get("skipped", {})}
 
     def stage_report(self):
-        from analysis.study.report import write_report
+        from study.report import write_report
 
         write_report(self)
         return {}
