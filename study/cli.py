@@ -4,32 +4,14 @@ from __future__ import annotations
 import click
 
 
-def dry_run(preset: dict, out: str) -> str:
-    """The plan, FLOPs and the commands the study would run on a cluster."""
-    from trainer.ladder import plan, plan_table
-
-    runs = plan(preset["spec"])
-    lines = [plan_table(runs), "", "Commands (one job per rung; GPUs, torchrun, vLLM):"]
-    lines.append(f"emergent data prepare CORPUS/ --out {out}/data --vocab-size {preset['spec'].get('vocab_size')}")
-    for r in runs:
-        lines.append(f"torchrun --nproc_per_node 8 -m trainer ladder run {preset['spec']['name']} --out {out} "
-                     f"--data {out}/data --only {r.name}")
-    lines.append(f"emergent eval {out}/runs/* --tasks emergent_suite --table {out}/eval.csv --backend vllm "
-                 f"--model-args tensor_parallel_size=8")
-    for r in runs:
-        for task in ("humaneval", "emoji_movie", "date_understanding"):
-            lines.append(f"passuntil run --backend vllm --tensor-parallel-size 8 --model {out}/runs/{r.name}/checkpoints/FINAL "
-                         f"--task {task} --r 2 --max-samples 100000 --shard I/N --out {out}/passuntil/{task}.jsonl")
-    lines.append(f"emergent predict --holdout largest --runs {out}/runs/* --table {out}/eval.csv --records {out}/passuntil/*.jsonl")
-    return "\n".join(lines)
-
-
 @click.command("study")
 @click.option("--preset", "preset_name", default="tiny", show_default=True,
               type=click.Choice(["smoke", "tiny", "du2024", "hu2024"]))
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--dry-run", is_flag=True, help="Print the plan, FLOPs and commands; run nothing.")
-def study_command(preset_name, out, **kwargs):
+@click.option("--bigbench", default="BIG-bench/bigbench/benchmark_tasks", show_default=True,
+              help="With --dry-run: the BIG-bench task folder (emoji_movie/, date_understanding/) the commands read.")
+def study_command(preset_name, out, bigbench, **kwargs):
     """The whole study: corpus, ladder, evaluation, PassUntil, fits, prediction before training, report."""
     from analysis.results import AnalysisError
     from study.pipeline import Study
@@ -39,7 +21,9 @@ def study_command(preset_name, out, **kwargs):
     if kwargs.get("dry_run") or chosen["dry_run_only"]:
         if not kwargs.get("dry_run"):
             raise AnalysisError(f"preset {preset_name} is GPU-scale: add --dry-run to see its plan and commands")
-        click.echo(dry_run(chosen, out))
+        from study.dry_run import dry_run  # imports the trainer (torch): only when asked
+
+        click.echo(dry_run(chosen, out, bigbench))
         return
     timings = Study(out, chosen, log=click.echo).run()
     width = max(len(k) for k in timings)
