@@ -53,19 +53,21 @@ def select_tasks(manager, names: list[str], via_group: bool = False) -> list[tup
 
 
 def available_tasks(manager, selected: list[tuple[str, bool]], log=print) -> list[str]:
-    """The selected tasks whose data loads; those reached through a group and missing are left out with a
-    warning (through an inline group that sets when_data_missing, the suite groups' own mechanism)."""
-    from lm_eval_tasks.suite_task import SKIP_KEY, skipped_tasks
+    """The selected tasks whose data loads. One reached through a group whose data is missing is left out
+    with one warning line, as lm-eval's groups do (suite_task.py); a task named on its own must load."""
+    from lm_eval_tasks.sources import DatasetMissing
+    from lm_eval_tasks.suite_task import skip_message
 
-    grouped = [t for t, via_group in selected if via_group]
-    skipped: dict[str, str] = {}
-    if grouped:
-        skipped_tasks()
-        manager.load([{"group": "emergent_eval_availability", "task": grouped, SKIP_KEY: "skip"}])
-        skipped = skipped_tasks()
-        for message in skipped.values():
-            log(f"warning: {message}")
-    return [t for t, _ in selected if t not in skipped]
+    out = []
+    for task, via_group in selected:
+        if via_group:
+            try:
+                manager.load([task])
+            except DatasetMissing as err:
+                log(f"warning: {skip_message(task, err)}")
+                continue
+        out.append(task)
+    return out
 
 
 def _number(value) -> float | str:
@@ -186,6 +188,8 @@ def evaluate(targets, tasks: list[str], table: str | Path, backend: str = "hf", 
     refs = resolve_targets(targets)
     manager = task_manager()
     wanted = available_tasks(manager, select_tasks(manager, tasks), log=log)
+    if not wanted:
+        raise ValueError(f"no task of {', '.join(tasks)} has its data (see the warnings above for how to supply it)")
     mine = limit_label(limit)
     done = {(r["run"], r["checkpoint"], r["task"]) for r in read_eval_table(table, missing_ok=True) if r["limit"] == mine}
     added = 0

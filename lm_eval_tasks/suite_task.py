@@ -17,7 +17,11 @@ from lm_eval_tasks.sources import DatasetMissing
 
 SKIP_KEY = "when_data_missing"
 log = logging.getLogger("lm_eval_tasks")
-_skipped: dict[str, str] = {}  # task -> reason, for callers (emergent eval) that report what was left out
+
+
+def skip_message(task: str, err: Exception) -> str:
+    """The one warning line for a task left out of a group: what is missing and how to supply it."""
+    return f"{task}: skipped, data missing -- {str(err).removeprefix(f'{task}: ')}"
 
 
 class MissingTask:
@@ -31,13 +35,6 @@ class MissingTask:
         return f"MissingTask({self.task_name!r})"
 
 
-def skipped_tasks() -> dict[str, str]:
-    """Tasks skipped for missing data since the last call (task -> the warning), then forgotten."""
-    out = dict(_skipped)
-    _skipped.clear()
-    return out
-
-
 class SuiteTask(ConfigurableTask):
     def __new__(cls, config: dict | None = None, **kwargs):
         config = config if config is not None else {}
@@ -49,9 +46,7 @@ class SuiteTask(ConfigurableTask):
         except DatasetMissing as err:
             if mode != "skip":
                 raise
-            message = f"{config.get('task')}: skipped, data missing -- {err}"
-            log.warning(message)
-            _skipped[str(config.get("task"))] = message
+            log.warning(skip_message(str(config.get("task")), err))
             return MissingTask(str(config.get("task")), str(err))
         task = super().__new__(cls)
         task._preloaded = dataset

@@ -275,3 +275,16 @@ def test_per_token_nll_counts_the_checkpoints_answer_tokens(suite_model):
     expected = [-ll / c for ll, c in zip(lls, counts)]
     assert row["task"] == "es_x_nll" and row["metric"] == "gold_nll_per_token"
     assert abs(row["value"] - sum(expected) / 3) < 1e-12
+
+
+def test_emergent_eval_leaves_out_grouped_tasks_without_data_but_not_named_ones(suite_without_clozet):
+    from lm_eval_tasks.evaluate import available_tasks, select_tasks
+
+    manager = task_manager()
+    said = []
+    kept = available_tasks(manager, select_tasks(manager, ["emergent_suite_zh"]), log=said.append)
+    assert "es_clozet" not in kept and {"es_cluewsc", "es_c3", "es_ceval", "es_gsm8k_zh_nll"} <= set(kept)
+    assert len(said) == 1 and said[0].startswith("warning: es_clozet: skipped, data missing -- ")
+    assert "EMERGENT_SUITE_CLOZET=DIR" in said[0]
+    named = available_tasks(manager, select_tasks(manager, ["emergent_suite_zh", "es_clozet"]), log=said.append)
+    assert "es_clozet" in named  # named on its own: evaluating it raises DatasetMissing with the same message
