@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from contracts import atomic
+from contracts import atomic, eval_table
 
 from analysis.results import AnalysisError
 
@@ -28,11 +28,17 @@ def read_jsonl(path: str | Path) -> list[dict]:
 
 
 def read_table(path: str | Path) -> list[dict]:
-    """CSV, JSONL, or a run directory (its checkpoints.jsonl)."""
+    """CSV, JSONL, or a run directory (its checkpoints.jsonl). An eval table is read by its contract's
+    reader (contracts.eval_table), so an old one gains the newer columns, empty."""
     path = Path(path)
     if path.is_dir():
         return read_jsonl(path / "checkpoints.jsonl")
-    return read_jsonl(path) if path.suffix == ".jsonl" else read_csv(path)
+    if path.suffix == ".jsonl":
+        return read_jsonl(path)
+    rows = read_csv(path)
+    if rows and all(column in rows[0] for column in eval_table.REQUIRED):
+        return eval_table.read_eval_table(path)
+    return rows
 
 
 def column(rows: list[dict], name: str, source: str, cast=float) -> list:

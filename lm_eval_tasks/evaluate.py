@@ -1,43 +1,25 @@
 """`emergent eval`: lm-eval over every checkpoint of one or more runs, appended to the tidy eval table.
 
-The table (a CSV; contract in ../shared/DESIGN.md) has one row per (checkpoint, task, metric):
-run, checkpoint, step, params, tokens, loss, task, metric, value, stderr, random_baseline.
-`random_baseline` comes from the `<metric>_random` value the task reports next to each metric.
+The table (contracts/eval_table.py) has one row per (checkpoint, task, metric) with the metric's random
+baseline, its direction as lm-eval declares it, the --limit, the shots, the task and lm-eval versions.
+Next to it, in <table stem>_lm_eval/<run>__<checkpoint>/, lm-eval's own outputs are kept in its own
+layout (EvaluationTracker): results_<date>.json (aggregated) and samples_<task>_<date>.jsonl (every item).
 Generative tasks' `*_nll` companions also get `gold_nll_per_token`: the per-item gold NLL divided by the
 number of tokens the checkpoint's own tokenizer gives the answer (lm-eval's context/continuation split),
 which only this command can compute; `lm_eval` alone reports the tokenizer-free `gold_nll_per_byte`.
-Checkpoints whose rows for a task are already in the table are skipped, so the command resumes.
+Checkpoints whose rows for a task (under the same --limit) are already in the table are skipped, so the
+command resumes; a full run does not count limited rows as done. Tasks reached through a group whose
+data is absent are skipped with one warning each; a task named on its own must have its data.
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
 from pathlib import Path
 
-from contracts.atomic import write_text_atomic
+from contracts.eval_table import append_eval_rows, limit_label, read_eval_table
 from contracts.run_dir import CheckpointRef, resolve_targets
 
-COLUMNS = ["run", "checkpoint", "step", "params", "tokens", "loss", "task", "metric", "value", "stderr", "random_baseline"]
-
-
-def read_table(path: str | Path) -> list[dict]:
-    path = Path(path)
-    if not path.is_file():
-        return []
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if rows and list(rows[0]) != COLUMNS:
-        raise ValueError(f"{path} is not an eval table (columns {list(rows[0])}, expected {COLUMNS})")
-    return rows
-
-
-def write_table(path: str | Path, rows: list[dict]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(path, buffer.getvalue())
+PER_TOKEN = "gold_nll_per_token"
 
 
 def task_manager():
@@ -50,37 +32,83 @@ def task_manager():
 
 def expand_tasks(manager, names: list[str]) -> list[str]:
     """Group names expand (recursively) to their tasks, in order, without duplicates."""
-    out: list[str] = []
+    return [t for t, _ in select_tasks(manager, names)]
+
+
+def select_tasks(manager, names: list[str], via_group: bool = False) -> list[tuple[str, bool]]:
+    """(task, reached through a group) for every task the names stand for, in order, without duplicates;
+    a task both named and reached through a group counts as named."""
+    out: dict[str, bool] = {}
     for name in names:
         entry = manager.task_index.get(name)
         if entry is None:
             raise ValueError(f"unknown task {name!r}; `lm_eval ls tasks` lists them (ours start with es_ or emergent_suite)")
         if entry.kind.name == "GROUP":
             members = (entry.cfg or {}).get("task") or []
-            out.extend(t for t in expand_tasks(manager, [m if isinstance(m, str) else m["task"] for m in members]) if t not in out)
-        elif name not in out:
-            out.append(name)
+            for task, _ in select_tasks(manager, [m if isinstance(m, str) else m["task"] for m in members], True):
+                out.setdefault(task, True)
+        else:
+            out[name] = out.get(name, True) and via_group
+    return list(out.items())
+
+
+def available_tasks(manager, selected: list[tuple[str, bool]], log=print) -> list[str]:
+    """The selected tasks whose data loads. One reached through a group whose data is missing is left out
+    with one warning line, as lm-eval's groups do (suite_task.py); a task named on its own must load."""
+    from lm_eval_tasks.sources import DatasetMissing
+    from lm_eval_tasks.suite_task import skip_message
+
+    out = []
+    for task, via_group in selected:
+        if via_group:
+            try:
+                manager.load([task])
+            except DatasetMissing as err:
+                log(f"warning: {skip_message(task, err)}")
+                continue
+        out.append(task)
     return out
 
 
-def results_to_rows(ref: CheckpointRef, results: dict) -> list[dict]:
+def _number(value) -> float | str:
+    return value if isinstance(value, (int, float)) and math.isfinite(value) else ""
+
+
+def _shots(out: dict, task: str):
+    # MMLU and C-Eval write their 5 shots into the prompt (lm-eval's n-shot says 0); their metadata says so.
+    meta = (out.get("configs", {}).get(task, {}) or {}).get("metadata") or {}
+    return meta.get("shots_in_prompt", out.get("n-shot", {}).get(task, ""))
+
+
+def row_base(ref: CheckpointRef, task: str, out: dict, limit) -> dict:
+    from importlib.metadata import version
+
+    return {"run": ref.run, "checkpoint": ref.checkpoint, "step": ref.step, "params": ref.params, "tokens": ref.tokens,
+            "loss": ref.loss, "task": task, "limit": limit_label(limit), "num_fewshot": _shots(out, task),
+            "task_version": out.get("versions", {}).get(task, ""), "lm_eval_version": version("lm_eval")}
+
+
+def results_to_rows(ref: CheckpointRef, out: dict, tasks: list[str], limit=None) -> list[dict]:
+    """One row per (task, metric[/filter]) of lm-eval's aggregated output; `<metric>_random` becomes the
+    random_baseline of its metric's row, never a row of its own."""
     rows = []
-    for task, metrics in results.items():
+    for task in tasks:
+        metrics = out["results"].get(task)
+        if metrics is None:
+            continue
+        directions = out.get("higher_is_better", {}).get(task, {})
         for key, value in metrics.items():
             if "," not in key or not isinstance(value, (int, float)):
                 continue
             metric, filter_name = key.split(",", 1)
             if metric.endswith("_stderr") or metric.endswith("_random"):
                 continue
-            name = metric if filter_name == "none" else f"{metric}/{filter_name}"
-            stderr = metrics.get(f"{metric}_stderr,{filter_name}")
-            baseline = metrics.get(f"{metric}_random,{filter_name}")
-            rows.append({
-                "run": ref.run, "checkpoint": ref.checkpoint, "step": ref.step, "params": ref.params,
-                "tokens": ref.tokens, "loss": ref.loss, "task": task, "metric": name, "value": value,
-                "stderr": stderr if isinstance(stderr, (int, float)) and math.isfinite(stderr) else "",
-                "random_baseline": baseline if isinstance(baseline, (int, float)) else "",
-            })
+            direction = directions.get(metric)
+            rows.append({**row_base(ref, task, out, limit),
+                         "metric": metric if filter_name == "none" else f"{metric}/{filter_name}", "value": value,
+                         "stderr": _number(metrics.get(f"{metric}_stderr,{filter_name}")),
+                         "random_baseline": _number(metrics.get(f"{metric}_random,{filter_name}")),
+                         "higher_is_better": "" if direction is None else bool(direction)})
     return rows
 
 
@@ -90,7 +118,7 @@ def sample_ll(sample: dict) -> float:
     return float(resp[0] if isinstance(resp, (tuple, list)) else resp)
 
 
-def per_token_rows(ref: CheckpointRef, lm, samples: dict[str, list[dict]]) -> list[dict]:
+def per_token_rows(ref: CheckpointRef, lm, samples: dict[str, list[dict]], out: dict | None = None, limit=None) -> list[dict]:
     """gold_nll_per_token for every task whose items are one scored gold answer (the `*_nll` companions)."""
     rows = []
     for task, items in samples.items():
@@ -104,9 +132,8 @@ def per_token_rows(ref: CheckpointRef, lm, samples: dict[str, list[dict]]) -> li
         n = len(values)
         mean = sum(values) / n
         stderr = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n) if n > 1 else ""
-        rows.append({"run": ref.run, "checkpoint": ref.checkpoint, "step": ref.step, "params": ref.params,
-                     "tokens": ref.tokens, "loss": ref.loss, "task": task, "metric": "gold_nll_per_token",
-                     "value": mean, "stderr": stderr, "random_baseline": ""})
+        rows.append({**row_base(ref, task, out or {}, limit), "metric": PER_TOKEN, "value": mean, "stderr": stderr,
+                     "random_baseline": "", "higher_is_better": False})
     return rows
 
 
@@ -130,16 +157,41 @@ def load_model(backend: str, path: str, batch_size, device: str, model_args: str
     return get_model(backend).create_from_arg_string(args, {"batch_size": batch_size, "device": device})
 
 
+def outputs_dir(table: str | Path) -> Path:
+    """Where lm-eval's own outputs go: <table stem>_lm_eval/ next to the table."""
+    table = Path(table)
+    return table.with_name(f"{table.stem}_lm_eval")
+
+
+def save_lm_eval_outputs(table, ref: CheckpointRef, out: dict, samples: dict) -> Path:
+    """lm-eval's aggregated results JSON and per-item samples, through its EvaluationTracker (its layout)."""
+    from lm_eval.loggers import EvaluationTracker
+    from lm_eval.utils import sanitize_model_name
+
+    tracker = EvaluationTracker(output_path=str(outputs_dir(table)))
+    tracker.general_config_tracker.log_experiment_args(model_source="emergent eval", model_args=f"pretrained={ref.path}",
+                                                       system_instruction=None, chat_template=None,
+                                                       fewshot_as_multiturn=False)
+    tracker.general_config_tracker.model_name_sanitized = sanitize_model_name(f"{ref.run}/{ref.checkpoint}")
+    tracker.save_results_aggregated(results=dict(out), samples=samples)
+    for task in out.get("configs", {}):
+        if task in samples:
+            tracker.save_results_samples(task_name=task, samples=samples[task])
+    return outputs_dir(table) / tracker.general_config_tracker.model_name_sanitized
+
+
 def evaluate(targets, tasks: list[str], table: str | Path, backend: str = "hf", batch_size: int | str = 8,
              limit: float | None = None, device: str = "cpu", model_args: str = "", log=print) -> int:
-    """Evaluate every checkpoint not yet in `table`; returns the number of rows appended."""
+    """Evaluate every checkpoint not yet in `table` (under this limit); returns the number of rows appended."""
     import lm_eval
 
     refs = resolve_targets(targets)
     manager = task_manager()
-    wanted = expand_tasks(manager, tasks)
-    existing = read_table(table)
-    done = {(r["run"], r["checkpoint"], r["task"]) for r in existing}
+    wanted = available_tasks(manager, select_tasks(manager, tasks), log=log)
+    if not wanted:
+        raise ValueError(f"no task of {', '.join(tasks)} has its data (see the warnings above for how to supply it)")
+    mine = limit_label(limit)
+    done = {(r["run"], r["checkpoint"], r["task"]) for r in read_eval_table(table, missing_ok=True) if r["limit"] == mine}
     added = 0
     for i, ref in enumerate(refs, 1):
         todo = [t for t in wanted if (ref.run, ref.checkpoint, t) not in done]
@@ -150,10 +202,12 @@ def evaluate(targets, tasks: list[str], table: str | Path, backend: str = "hf", 
         lm = load_model(backend, str(ref.path), batch_size, device, model_args)
         out = lm_eval.simple_evaluate(model=lm, tasks=todo, task_manager=manager, limit=limit,
                                       log_samples=True, bootstrap_iters=1000)
-        rows = results_to_rows(ref, {t: out["results"][t] for t in todo if t in out["results"]})
-        rows += per_token_rows(ref, lm, {t: out["samples"][t] for t in todo if t in out.get("samples", {})})
-        del lm, out  # one model in memory at a time
-        existing.extend(rows)
-        write_table(table, existing)  # after every checkpoint: a kill loses at most the one in progress
+        samples = out.pop("samples", {})
+        rows = results_to_rows(ref, out, todo, limit)
+        rows += per_token_rows(ref, lm, {t: samples[t] for t in todo if t in samples}, out, limit)
+        del lm  # one model in memory at a time
+        where = save_lm_eval_outputs(table, ref, out, samples)  # before the table: the table marks a checkpoint done
+        append_eval_rows(table, rows, warn=log)  # after every checkpoint: a kill loses at most the one in progress
+        log(f"    lm-eval results and samples: {where}")
         added += len(rows)
     return added

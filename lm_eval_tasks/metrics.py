@@ -21,6 +21,8 @@ import re
 import string
 import unicodedata
 
+from contracts.answers import last_number, normalize_number  # noqa: F401 -- the one numeric normaliser
+
 def softmax(values: list[float]) -> list[float]:
     top = max(values)
     exps = [math.exp(v - top) for v in values]
@@ -87,10 +89,13 @@ def process_partial_scoring(doc: dict, results) -> dict[str, float]:
 
 
 def process_gold_nll(doc: dict, results) -> dict[str, float]:
-    """Companion `*_nll` tasks: the gold answer's negative log-likelihood per UTF-8 byte."""
+    """Companion `*_nll` tasks: the gold answer's negative log-likelihood per UTF-8 byte.
+
+    `nll_target` is the exact continuation lm-eval scored (loglikelihood requests get no delimiter),
+    so the bytes are counted on that string and nothing else.
+    """
     ll = _lls(results)[0]
-    scored = (doc.get("delimiter", " ") + doc["nll_target"]).encode("utf-8")
-    return {"gold_nll_per_byte": -ll / len(scored)}
+    return {"gold_nll_per_byte": -ll / len(doc["nll_target"].encode("utf-8"))}
 
 
 # ---------------------------------------------------------------- exact match
@@ -119,24 +124,8 @@ def process_exact_match(doc: dict, results) -> dict[str, float]:
     return {"exact_match": float(prediction in golds), "exact_match_random": 0.0}
 
 
-_NUMBER = re.compile(r"-?[\d,]*\.?\d+")
-
-
-def normalize_number(text: str) -> str | None:
-    """'$1,234.50.' -> '1234.5'; None when the text holds no number."""
-    found = _NUMBER.findall(text.replace("$", "").replace("，", ","))
-    if not found:
-        return None
-    value = found[-1].replace(",", "")
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return str(int(number)) if number == int(number) else repr(number)
-
-
 def process_number_match(doc: dict, results) -> dict[str, float]:
     """GSM8K-style EM on the final number (after the task's regex filter picked it)."""
-    prediction = normalize_number(first_response(results))
-    return {"exact_match": float(prediction is not None and prediction == normalize_number(doc["final_answer"])),
+    prediction = last_number(first_response(results))
+    return {"exact_match": float(prediction is not None and prediction == last_number(doc["final_answer"])),
             "exact_match_random": 0.0}

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from passuntil.sandbox import Limits, run_program
+from contracts.answers import last_number  # the one numeric-answer normaliser (GSM8K-style)
 from contracts.atomic import read_jsonl_strict
 
 
@@ -54,18 +55,6 @@ def normalize(text: str) -> str:
     text = text.strip().lower()
     text = re.sub(r"\s+", " ", text)
     return text.strip(" .,;:!?\"'")
-
-
-def last_number(text: str) -> str | None:
-    found = re.findall(r"-?\d[\d,]*\.?\d*", text.replace("$", ""))
-    if not found:
-        return None
-    value = found[-1].replace(",", "").rstrip(".")
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return str(int(number)) if number == int(number) else repr(number)
 
 
 def check(instance: Instance, completion: str, limits: Limits = Limits()) -> bool:

@@ -1,6 +1,10 @@
-"""C-Eval (ceval/ceval-exam, 52 subjects): 5-shot from the subject's dev questions, the official prompt."""
+"""C-Eval (ceval/ceval-exam, 52 subjects): 5-shot from the subject's dev questions, the official prompt.
+
+Hub rows (one configuration per subject): id, question, A, B, C, D, answer as a letter "A".."D",
+explanation. Local rows add `subject` (the configuration's name), since one file holds every subject.
+"""
 from lm_eval_tasks.exams import add_subject_shots
-from lm_eval_tasks.sources import load_task_data
+from lm_eval_tasks.sources import Source, load_source
 
 SUBJECTS = {
     "computer_network": "计算机网络", "operating_system": "操作系统", "computer_architecture": "计算机组成",
@@ -43,7 +47,10 @@ def _postprocess(rows):
         answer_prefix="答案：", answer_sep="")
 
 
+SOURCE = Source("es_ceval", ("dev", "val"), ("dev", "val"),
+                schema='{"question": str, "A": str, "B": str, "C": str, "D": str, "answer": "A".."D", "subject": config name}',
+                hub_path="ceval/ceval-exam", hub_rows=_hub_rows, postprocess=_postprocess)
+
+
 def load(**kwargs):
-    # Local rows (EMERGENT_SUITE_DATA/es_ceval/{dev,val}.jsonl) are the hub rows plus a `subject` field.
-    return load_task_data("es_ceval", "ceval/ceval-exam", None, ["dev", "val"], required=["dev", "val"],
-                          hub_rows=_hub_rows, postprocess=_postprocess)
+    return load_source(SOURCE)

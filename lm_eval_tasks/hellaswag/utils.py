@@ -1,11 +1,18 @@
-"""HellaSwag (Rowan/hellaswag): commonsense completion, zero-shot; lm-eval's preprocessing."""
+"""HellaSwag (Rowan/hellaswag): commonsense completion, zero-shot; lm-eval's preprocessing.
+
+Hub rows: activity_label, ctx_a, ctx_b, endings [4 str], label as a *string* "0".."3" ("" on test).
+"""
 import re
 
-from lm_eval_tasks.sources import load_task_data
+from lm_eval_tasks.sources import Source, load_source
+
+SOURCE = Source("es_hellaswag", ("validation",), ("validation",),
+                schema='{"activity_label": str, "ctx_a": str, "ctx_b": str, "endings": [4 str], "label": "0".."3"}',
+                hub_path="Rowan/hellaswag")
 
 
 def load(**kwargs):
-    return load_task_data("es_hellaswag", "Rowan/hellaswag", None, ["train", "validation"], required=["validation"])
+    return load_source(SOURCE)
 
 
 def _clean(text: str) -> str:

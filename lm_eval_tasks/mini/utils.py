@@ -18,7 +18,8 @@ def _load(task):
     rows = read_jsonl_strict(path)
     for row in rows:
         row.setdefault("answers", [row["answer"]] if "answer" in row else [])
-        row.setdefault("nll_target", row.get("answer", ""))
+        # the exact scored continuation: the study renders items as f"{prompt} {answer}"
+        row.setdefault("nll_target", " " + row["answer"] if "answer" in row else "")
     return to_dataset_dict({"test": rows})
 
 

@@ -1,6 +1,9 @@
-"""MMLU (cais/mmlu, all): 5-shot from the subject's dev questions, Hendrycks et al.'s prompt."""
+"""MMLU (cais/mmlu, all): 5-shot from the subject's dev questions, Hendrycks et al.'s prompt.
+
+Hub rows: question, subject, choices [4 str], answer as a ClassLabel int 0..3 (names A..D).
+"""
 from lm_eval_tasks.exams import add_subject_shots
-from lm_eval_tasks.sources import load_task_data
+from lm_eval_tasks.sources import Source, load_source
 
 
 def _postprocess(rows):
@@ -11,6 +14,10 @@ def _postprocess(rows):
         answer_sep=" ")
 
 
+SOURCE = Source("es_mmlu", ("dev", "test"), ("dev", "test"),
+                schema='{"question": str, "subject": str, "choices": [4 str], "answer": 0..3}',
+                hub_path="cais/mmlu", hub_name="all", postprocess=_postprocess)
+
+
 def load(**kwargs):
-    return load_task_data("es_mmlu", "cais/mmlu", "all", ["dev", "test"], required=["dev", "test"],
-                          postprocess=_postprocess)
+    return load_source(SOURCE)

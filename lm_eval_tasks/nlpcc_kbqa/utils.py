@@ -8,13 +8,13 @@ Point EMERGENT_SUITE_NLPCC_KBQA at the directory holding the official files
     <answer id=1>	杨可桢，程光蕴，李仲生
     ==================================================
 
-or set EMERGENT_SUITE_DATA with es_nlpcc_kbqa/{train,test}.jsonl rows {question, triple, answer}.
+or set EMERGENT_SUITE_DATA with es_nlpcc_kbqa/{train,test}.jsonl rows {question, triple, answer}
+(the same records as JSON). The variable wins when both are set.
 """
-import os
 import re
 from pathlib import Path
 
-from lm_eval_tasks.sources import DatasetMissing, load_task_data
+from lm_eval_tasks.sources import Source, load_source
 
 PATH_ENV = "EMERGENT_SUITE_NLPCC_KBQA"
 FILES = {"train": "nlpcc-iccpol-2016.kbqa.training-data", "test": "nlpcc-iccpol-2016.kbqa.testing-data"}
@@ -31,29 +31,25 @@ def parse_official(text: str) -> list[dict]:
     return [r for r in sorted(records.values(), key=lambda r: r["id"]) if "question" in r and "answer" in r]
 
 
-def _official_rows():
-    root = os.environ.get(PATH_ENV)
-    if not root:
-        raise DatasetMissing(f"es_nlpcc_kbqa: NLPCC-KBQA has no hub copy; set {PATH_ENV}=DIR with the official files "
-                             f"{FILES['train']} and {FILES['test']}, or EMERGENT_SUITE_DATA=DIR with es_nlpcc_kbqa/test.jsonl")
-    rows = {}
-    for split, name in FILES.items():
-        path = Path(root) / name
-        if path.is_file():
-            rows[split] = parse_official(path.read_text(encoding="utf-8"))
-        elif split == "test":
-            raise DatasetMissing(f"es_nlpcc_kbqa: {path} does not exist; {PATH_ENV} must name the directory of the official files")
-    return rows
+def _official_rows(root: Path) -> dict[str, list[dict]]:
+    return {split: parse_official((root / name).read_text(encoding="utf-8"))
+            for split, name in FILES.items() if (root / name).is_file()}
+
+
+SOURCE = Source("es_nlpcc_kbqa", ("train", "test"), ("train", "test"),
+                schema='{"question": str, "triple": str, "answer": str}',
+                files_env=PATH_ENV, files_rows=_official_rows,
+                files_hint=f"the official files {FILES['train']} and {FILES['test']}")
 
 
 def load(**kwargs):
-    return load_task_data("es_nlpcc_kbqa", f"the official NLPCC-KBQA files (${PATH_ENV})", None, ["train", "test"],
-                          required=["test"], hub_rows=_official_rows)
+    return load_source(SOURCE)
 
 
 def process_docs(dataset):
     def convert(doc):
-        return {"question": doc["question"].strip(), "answer": doc["answer"].strip(), "answers": [doc["answer"].strip()],
-                "nll_target": doc["answer"].strip(), "delimiter": ""}
+        answer = doc["answer"].strip()
+        return {"question": doc["question"].strip(), "answer": answer, "answers": [answer],
+                "nll_target": answer, "delimiter": ""}
 
     return dataset.map(convert)

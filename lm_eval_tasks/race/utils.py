@@ -1,9 +1,16 @@
-"""RACE (ehovy/race, all = middle + high): reading comprehension, one question per item."""
-from lm_eval_tasks.sources import load_task_data
+"""RACE (ehovy/race, all = middle + high): reading comprehension, one question per item.
+
+Hub rows: example_id, article, question, options [4 str], answer as a letter "A".."D".
+"""
+from lm_eval_tasks.sources import Source, load_source
+
+SOURCE = Source("es_race", ("train", "test"), ("train", "test"),
+                schema='{"article": str, "question": str, "options": [4 str], "answer": "A".."D"}',
+                hub_path="ehovy/race", hub_name="all")
 
 
 def load(**kwargs):
-    return load_task_data("es_race", "ehovy/race", "all", ["train", "test"], required=["test"])
+    return load_source(SOURCE)
 
 
 def process_docs(dataset):
