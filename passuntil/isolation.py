@@ -1,0 +1,144 @@
+"""Which operating-system walls a code check gets on this machine, found by measurement.
+
+Levels, strongest first:
+- `bwrap`: bubblewrap, started as an unprivileged HOST uid (nobody, 65534) from the caller's uid via
+  Popen(user=...) (no preexec_fn): new user (nested ones disabled), mount, PID, network, IPC, UTS and
+  cgroup namespaces; a read-only view of /usr (and the interpreter's prefix) only; a private tmpfs of
+  bounded size as the only writable place; a cleared environment; the PID namespace dies with it.
+- `process`: no namespaces (bubblewrap missing or user namespaces refused by the kernel): a separate
+  process in its own session, as nobody when the caller is root, with rlimits and the audit hook only.
+  It does not hide files, the network or other processes; it is refused unless the user allows it.
+
+The level is probed once per process (a real sandboxed interpreter is started) and cached.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+NOBODY = 65534
+BWRAP = "bwrap"
+PROCESS = "process"
+# The interpreter inside the sandbox needs only its own files; these are the candidates, first that works wins.
+SYSTEM_PYTHONS = ("/usr/bin/python3",)
+
+
+class IsolationError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Isolation:
+    level: str  # BWRAP | PROCESS
+    python: str  # the interpreter that runs generated code
+    python_version: str
+    uid: int | None  # host uid the check runs as (None: the caller's own)
+    binds: tuple[str, ...] = ()  # host directories bound read-only
+    bwrap: str | None = None
+    reason: str = ""  # why a weaker level is in force
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def describe(self) -> str:
+        who = f"uid {self.uid}" if self.uid is not None else f"the caller's uid {os.getuid()}"
+        if self.level == BWRAP:
+            return (f"isolation level bwrap: {self.python} (Python {self.python_version}) as host {who} in new "
+                    f"user/mount/pid/net/ipc namespaces, read-only {', '.join(self.binds)}, private bounded tmpfs")
+        return (f"isolation level process (WEAK: no namespaces; {self.reason}): {self.python} as {who} with "
+                f"rlimits and an audit hook only; files, network and other processes are NOT hidden")
+
+
+def _drop_to() -> dict:
+    """Popen arguments that run the child as nobody when we are root (done by Popen itself, not preexec_fn)."""
+    if os.getuid() == 0:
+        return {"user": NOBODY, "group": NOBODY, "extra_groups": []}
+    return {}
+
+
+def bwrap_argv(iso: Isolation, tmpfs_bytes: int) -> list[str]:
+    """bubblewrap's command line up to (not including) the interpreter."""
+    argv = [iso.bwrap, "--unshare-user", "--disable-userns", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+            "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv"]
+    for path in iso.binds:
+        argv += ["--ro-bind", path, path]
+    for link in ("bin", "lib", "lib64", "sbin"):
+        if os.path.islink(f"/{link}"):
+            argv += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
+        elif os.path.isdir(f"/{link}") and f"/{link}" not in iso.binds:
+            argv += ["--ro-bind", f"/{link}", f"/{link}"]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmpfs_bytes), "--tmpfs", "/tmp", "--chdir", "/tmp",
+             "--remount-ro", "/"]
+    return argv
+
+
+def child_env(home: str) -> dict:
+    return {"PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def _env_args(env: dict) -> list[str]:
+    out: list[str] = []
+    for key, value in env.items():
+        out += ["--setenv", key, value]
+    return out
+
+
+def _python_binds(python: str) -> tuple[str, ...]:
+    real = os.path.realpath(python)
+    binds = ["/usr"]
+    prefix = os.path.dirname(os.path.dirname(real))  # .../bin/python3 -> ...
+    if not (prefix == "/usr" or prefix.startswith("/usr/")):
+        binds.append(prefix)
+    return tuple(binds)
+
+
+PROBE = "import os, sys; print(os.getuid(), '%d.%d.%d' % sys.version_info[:3], sum(n.isdigit() for n in os.listdir('/proc')) < 4)"
+
+
+def _probe_bwrap(bwrap: str, python: str) -> Isolation | None:
+    iso = Isolation(BWRAP, os.path.realpath(python), "", NOBODY if os.getuid() == 0 else None,
+                    _python_binds(python), bwrap)
+    argv = bwrap_argv(iso, 1 << 20) + _env_args(child_env("/tmp")) + [iso.python, "-I", "-S", "-c", PROBE]
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=20, env={}, **_drop_to())
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    fields = out.stdout.split()
+    if out.returncode != 0 or len(fields) != 3 or fields[2] != "True":
+        return None
+    return Isolation(BWRAP, iso.python, fields[1], iso.uid, iso.binds, bwrap)
+
+
+def _candidates() -> list[str]:
+    # The caller's own interpreter first (same version), then system interpreters nobody can read.
+    own = os.path.realpath(sys.executable)
+    pythons = [own] + [p for p in SYSTEM_PYTHONS if os.path.exists(p) and os.path.realpath(p) != own]
+    env_choice = os.environ.get("PASSUNTIL_SANDBOX_PYTHON")
+    return [env_choice] if env_choice else pythons
+
+
+@functools.lru_cache(maxsize=1)
+def detect() -> Isolation:
+    """Measure the strongest level this machine allows (cached for the process)."""
+    bwrap = shutil.which("bwrap")
+    reason = "bubblewrap (bwrap) is not installed"
+    if bwrap:
+        for python in _candidates():
+            found = _probe_bwrap(bwrap, python)
+            if found:
+                return found
+        reason = "bwrap could not start a sandboxed interpreter (user namespaces refused?)"
+    version = "%d.%d.%d" % sys.version_info[:3]
+    return Isolation(PROCESS, sys.executable, version, NOBODY if os.getuid() == 0 else None, reason=reason)
+
+
+def require(allow_unisolated: bool = False) -> Isolation:
+    """The level in force; refuses to run generated code without OS isolation unless explicitly allowed."""
+    iso = detect()
+    if iso.level != BWRAP and not allow_unisolated:
+        raise IsolationError(f"no OS isolation for generated code: {iso.reason}; install bubblewrap "
+                             f"(apt-get install bubblewrap) or pass --allow-unisolated to accept the weak level")
+    return iso
