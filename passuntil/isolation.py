@@ -69,8 +69,9 @@ def bwrap_argv(iso: Isolation, tmpfs_bytes: int) -> list[str]:
             argv += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
         elif os.path.isdir(f"/{link}") and f"/{link}" not in iso.binds:
             argv += ["--ro-bind", f"/{link}", f"/{link}"]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmpfs_bytes), "--tmpfs", "/tmp", "--chdir", "/tmp",
-             "--remount-ro", "/"]
+    # /dev read-only too: its shm directory would otherwise be a writable tmpfs without a size bound.
+    argv += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev", "--size", str(tmpfs_bytes), "--tmpfs", "/tmp",
+             "--chdir", "/tmp", "--remount-ro", "/"]
     return argv
 
 
@@ -131,14 +132,37 @@ def detect() -> Isolation:
             if found:
                 return found
         reason = "bwrap could not start a sandboxed interpreter (user namespaces refused?)"
-    version = "%d.%d.%d" % sys.version_info[:3]
-    return Isolation(PROCESS, sys.executable, version, NOBODY if os.getuid() == 0 else None, reason=reason)
+    for python in _candidates():
+        found = _probe_process(python, reason)
+        if found:
+            return found
+    raise IsolationError("no Python interpreter can run as the unprivileged user; set PASSUNTIL_SANDBOX_PYTHON")
 
 
-def require(allow_unisolated: bool = False) -> Isolation:
+def _probe_process(python: str, reason: str) -> Isolation | None:
+    code = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
+    try:
+        out = subprocess.run([python, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=20,
+                             env={}, cwd="/", **_drop_to())
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    return Isolation(PROCESS, python, out.stdout.strip(), NOBODY if os.getuid() == 0 else None, reason=reason)
+
+
+_allowed = {"unisolated": os.environ.get("PASSUNTIL_ALLOW_UNISOLATED") == "1"}
+
+
+def allow_unisolated(allowed: bool = True) -> None:
+    """The user's explicit consent (`passuntil run --allow-unisolated`) to the weak `process` level."""
+    _allowed["unisolated"] = allowed
+
+
+def require(allow: bool | None = None) -> Isolation:
     """The level in force; refuses to run generated code without OS isolation unless explicitly allowed."""
     iso = detect()
-    if iso.level != BWRAP and not allow_unisolated:
+    if iso.level != BWRAP and not (_allowed["unisolated"] if allow is None else allow):
         raise IsolationError(f"no OS isolation for generated code: {iso.reason}; install bubblewrap "
                              f"(apt-get install bubblewrap) or pass --allow-unisolated to accept the weak level")
     return iso

@@ -18,9 +18,11 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import struct
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -73,19 +75,20 @@ class Sandbox:
 
     def __init__(self, limits: Limits, mode: str, entry_point: str = "", iso: isolation.Isolation | None = None):
         self.limits = limits
-        self.iso = iso or isolation.detect()
+        self.iso = iso or isolation.require()
         self.deadline = time.monotonic() + limits.wall_seconds
         self.output = bytearray()
         self.output_seen = 0
         self.timed_out = False
         self._init_pidfd = None
         info_read, info_write = os.pipe() if self.iso.level == isolation.BWRAP else (None, None)
+        self.workdir = None if info_write is not None else self._process_level_dir()
         argv, extra = self._argv(info_write)
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                         env={} if info_write is not None else isolation.child_env("/tmp"),
+                                         env={} if info_write is not None else isolation.child_env(self.workdir),
                                          close_fds=True, pass_fds=() if info_write is None else (info_write,),
-                                         cwd="/", **extra)
+                                         cwd=self.workdir or "/", **extra)
         finally:
             if info_write is not None:
                 os.close(info_write)
@@ -104,6 +107,13 @@ class Sandbox:
             info = ["--info-fd", str(info_fd)]
             return isolation.bwrap_argv(self.iso, self.limits.tmpfs_bytes) + info + env + python, extra
         return python, {**isolation._drop_to(), "start_new_session": True}
+
+    @staticmethod
+    def _process_level_dir() -> str:
+        workdir = tempfile.mkdtemp(prefix="passuntil-check-")
+        if os.getuid() == 0:
+            os.chown(workdir, isolation.NOBODY, isolation.NOBODY)
+        return workdir
 
     def _namespace_init(self, info_read: int):
         """A pidfd for the PID namespace's init: killing it kills everything in the namespace, and its
@@ -212,6 +222,8 @@ class Sandbox:
         except (ProcessLookupError, PermissionError):
             pass
         self.proc.wait()
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
         for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             try:
                 pipe.close()

@@ -15,7 +15,8 @@ HOSTILE = {
     "infinite_loop": "while True:\n    pass\n",
     "fork_bomb": "import os\nwhile True:\n    os.fork()\n",
     "huge_allocation": "x = bytearray(8 << 30)\n",
-    "write_outside": "open('/tmp/passuntil_sandbox_escape.txt', 'w').write('escaped')\n",
+    # /tmp inside is the sandbox's own tmpfs; the host's files are not even visible
+    "write_outside": "open('/var/tmp/passuntil_sandbox_escape.txt', 'w').write('escaped')\n",
     "kill_parent": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n",
     "network_socket": "import socket\nsocket.socket(socket.AF_INET, socket.SOCK_STREAM).connect(('127.0.0.1', 9))\n",
     "subprocess": "import subprocess\nsubprocess.run(['sh', '-c', 'echo hi > /tmp/passuntil_sandbox_escape.txt'])\n",
@@ -30,6 +31,7 @@ def test_hostile_program_fails_within_limits(name):
     assert not result.passed and result.status in ("failed", "timeout"), result
     assert time.perf_counter() - start < LIMITS.wall_seconds + 3
     assert not os.path.exists("/tmp/passuntil_sandbox_escape.txt")
+    assert not os.path.exists("/var/tmp/passuntil_sandbox_escape.txt")
 
 
 def test_good_program_passes_and_writes_only_inside():
