@@ -20,6 +20,8 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
+from passuntil import seccomp
+
 NOBODY = 65534
 BWRAP = "bwrap"
 PROCESS = "process"
@@ -39,14 +41,17 @@ class Isolation:
     uid: int | None  # host uid the check runs as (None: the caller's own)
     binds: tuple[str, ...] = ()  # host directories bound read-only
     bwrap: str | None = None
+    seccomp: bool = False  # a seccomp filter (passuntil/seccomp.py) narrows the system calls
     reason: str = ""  # why a weaker level is in force
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def describe(self) -> str:
         who = f"uid {self.uid}" if self.uid is not None else f"the caller's uid {os.getuid()}"
         if self.level == BWRAP:
+            filtered = "a seccomp filter" if self.seccomp else "NO seccomp filter (not x86-64)"
             return (f"isolation level bwrap: {self.python} (Python {self.python_version}) as host {who} in new "
-                    f"user/mount/pid/net/ipc namespaces, read-only {', '.join(self.binds)}, private bounded tmpfs")
+                    f"user/mount/pid/net/ipc namespaces, read-only {', '.join(self.binds)}, private bounded tmpfs, "
+                    f"{filtered}")
         return (f"isolation level process (WEAK: no namespaces; {self.reason}): {self.python} as {who} with "
                 f"rlimits and an audit hook only; files, network and other processes are NOT hidden")
 
@@ -58,9 +63,10 @@ def _drop_to() -> dict:
     return {}
 
 
-def bwrap_argv(iso: Isolation, tmpfs_bytes: int) -> list[str]:
+def bwrap_argv(iso: Isolation, tmpfs_bytes: int, seccomp_fd: int | None = None) -> list[str]:
     """bubblewrap's command line up to (not including) the interpreter."""
-    argv = [iso.bwrap, "--unshare-user", "--disable-userns", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+    argv = [] if seccomp_fd is None else ["--seccomp", str(seccomp_fd)]
+    argv = [iso.bwrap, *argv, "--unshare-user", "--disable-userns", "--unshare-pid", "--unshare-net", "--unshare-ipc",
             "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv"]
     for path in iso.binds:
         argv += ["--ro-bind", path, path]
@@ -102,15 +108,21 @@ PROBE = "import os, sys; print(os.getuid(), '%d.%d.%d' % sys.version_info[:3], s
 def _probe_bwrap(bwrap: str, python: str) -> Isolation | None:
     iso = Isolation(BWRAP, os.path.realpath(python), "", NOBODY if os.getuid() == 0 else None,
                     _python_binds(python), bwrap)
-    argv = bwrap_argv(iso, 1 << 20) + _env_args(child_env("/tmp")) + [iso.python, "-I", "-S", "-c", PROBE]
+    bpf = seccomp.program()
+    fd = seccomp.pipe_with(bpf) if bpf else None
+    argv = bwrap_argv(iso, 1 << 20, fd) + _env_args(child_env("/tmp")) + [iso.python, "-I", "-S", "-c", PROBE]
     try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=20, env={}, **_drop_to())
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=20, env={}, pass_fds=() if fd is None else (fd,),
+                             **_drop_to())
     except (OSError, subprocess.TimeoutExpired):
         return None
+    finally:
+        if fd is not None:
+            os.close(fd)
     fields = out.stdout.split()
     if out.returncode != 0 or len(fields) != 3 or fields[2] != "True":
         return None
-    return Isolation(BWRAP, iso.python, fields[1], iso.uid, iso.binds, bwrap)
+    return Isolation(BWRAP, iso.python, fields[1], iso.uid, iso.binds, bwrap, seccomp=bpf is not None)
 
 
 def _candidates() -> list[str]:

@@ -26,7 +26,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from passuntil import isolation
+from passuntil import isolation, seccomp
 from passuntil.sandbox_child import CHILD
 
 MAX_MESSAGE = 16 << 20  # a return value larger than this is a failure, not a parent's memory problem
@@ -82,16 +82,17 @@ class Sandbox:
         self.timed_out = False
         self._init_pidfd = None
         info_read, info_write = os.pipe() if self.iso.level == isolation.BWRAP else (None, None)
+        filter_fd = seccomp.pipe_with(seccomp.program()) if info_write is not None and self.iso.seccomp else None
         self.workdir = None if info_write is not None else self._process_level_dir()
-        argv, extra = self._argv(info_write)
+        argv, extra = self._argv(info_write, filter_fd)
+        passed = tuple(fd for fd in (info_write, filter_fd) if fd is not None)
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                          env={} if info_write is not None else isolation.child_env(self.workdir),
-                                         close_fds=True, pass_fds=() if info_write is None else (info_write,),
-                                         cwd=self.workdir or "/", **extra)
+                                         close_fds=True, pass_fds=passed, cwd=self.workdir or "/", **extra)
         finally:
-            if info_write is not None:
-                os.close(info_write)
+            for fd in passed:
+                os.close(fd)
         if info_read is not None:
             self._init_pidfd = self._namespace_init(info_read)
         for pipe in (self.proc.stdout, self.proc.stderr):
@@ -99,13 +100,13 @@ class Sandbox:
         self._pending = b""
         self._send({"rlimits": _rlimits(limits), "hook": limits.audit_hook, "mode": mode, "entry_point": entry_point})
 
-    def _argv(self, info_fd) -> tuple[list[str], dict]:
+    def _argv(self, info_fd, filter_fd) -> tuple[list[str], dict]:
         python = [self.iso.python, "-I", "-S", "-c", CHILD]
         extra = {**isolation._drop_to(), "process_group": 0}
         if info_fd is not None:
             env = [a for k, v in isolation.child_env("/tmp").items() for a in ("--setenv", k, v)]
             info = ["--info-fd", str(info_fd)]
-            return isolation.bwrap_argv(self.iso, self.limits.tmpfs_bytes) + info + env + python, extra
+            return isolation.bwrap_argv(self.iso, self.limits.tmpfs_bytes, filter_fd) + info + env + python, extra
         return python, {**isolation._drop_to(), "start_new_session": True}
 
     @staticmethod

@@ -113,6 +113,12 @@ CASES = {
         import ctypes
         assert ctypes.CDLL(None).unshare(0x10000000) == 0
     """),
+    "kernel_attack_surface_syscalls": guarded("""
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        opened = [libc.syscall(425, 1, None), libc.syscall(323, 1), libc.syscall(101, 16, 1, 0, 0)]
+        assert ctypes.get_errno() != 1 or max(opened) >= 0
+    """),
     # ---- the parent
     "kill_parent_pid": guarded("import os\nos.kill({parent}, 9)"),
     "kill_getppid": guarded("import os\nos.kill(os.getppid(), 9)\nassert os.getppid() > 1"),
