@@ -16,11 +16,11 @@ The parent
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import select
 import shutil
 import signal
-import struct
 import subprocess
 import tempfile
 import time
@@ -157,8 +157,9 @@ class Sandbox:
             return
 
     def _send(self, obj) -> None:
-        data = json.dumps(obj).encode("utf-8")
-        data = struct.pack(">I", len(data)) + data
+        """`obj` is plain data (the supervisor checks arguments' exact types before they get here)."""
+        data = marshal.dumps(obj)
+        data = len(data).to_bytes(4, "big") + data
         fd = self.proc.stdin.fileno()
         os.set_blocking(fd, False)
         while data:
@@ -187,7 +188,7 @@ class Sandbox:
         return bytes(buf)
 
     def receive(self):
-        (n,) = struct.unpack(">I", self._read(4))
+        n = int.from_bytes(self._read(4), "big")
         if n > MAX_MESSAGE:
             raise SandboxClosed(f"a reply of {n} bytes is over the {MAX_MESSAGE}-byte limit")
         return json.loads(self._read(n).decode("utf-8"))
@@ -218,6 +219,10 @@ class Sandbox:
             select.select([self._init_pidfd], [], [], 10)  # readable once the whole namespace is gone
             os.close(self._init_pidfd)
             self._init_pidfd = None
+        try:
+            self.proc.wait(timeout=2 if self.iso.level == isolation.BWRAP else 0)  # bwrap exits with its init
+        except subprocess.TimeoutExpired:
+            pass
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)  # bwrap itself, or the session of the `process` level
         except (ProcessLookupError, PermissionError):

@@ -35,26 +35,28 @@ class NotPlainData(ValueError):
 _INT = re.compile(r"-?[0-9]{1,4300}")
 
 
-def encode(x, depth: int = 0):
-    """Plain data to the tagged JSON the sandboxed side reads (exact types only)."""
+PLAIN = (type(None), bool, int, float, str, list, tuple, set, frozenset, dict)
+
+
+def require_plain(x, depth: int = 0):
+    """`x` itself when it is plain data of exact types (what goes to the sandbox, by marshal)."""
     t = type(x)
     if depth > 100:
         raise NotPlainData("nested too deeply")
-    if x is None or t is bool or t is str:
-        return x
-    if t is int:
-        return {"i": str(x)}
-    if t is float:
-        return {"f": x.hex()}
-    if t in (list, tuple, set, frozenset):
-        return {{list: "l", tuple: "t", set: "s", frozenset: "s"}[t]: [encode(v, depth + 1) for v in x]}
+    if t not in PLAIN:
+        raise NotPlainData(f"cannot send a {t.__name__} to the sandbox")
     if t is dict:
-        return {"d": [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in x.items()]}
-    raise NotPlainData(f"cannot send a {t.__name__} to the sandbox")
+        for k, v in x.items():
+            require_plain(k, depth + 1)
+            require_plain(v, depth + 1)
+    elif t in (list, tuple, set, frozenset):
+        for v in x:
+            require_plain(v, depth + 1)
+    return x
 
 
 def decode(x, depth: int = 0):
-    """The strict inverse of `encode`; anything else is NotPlainData."""
+    """The sandbox's tagged JSON reply to plain data, strictly; anything else is NotPlainData."""
     if depth > 100:
         raise NotPlainData("nested too deeply")
     if x is None or type(x) is bool or type(x) is str:
@@ -110,7 +112,7 @@ class Candidate:
             self._abort("failed", "keyword arguments are not supported by the sandbox proxy")
         self.calls += 1
         try:
-            reply = self._box.request({"args": encode(list(args))})
+            reply = self._box.request({"args": require_plain(list(args))})
         except SandboxTimeout as err:
             self._abort("timeout", str(err))
         except (SandboxClosed, NotPlainData, ValueError, RecursionError) as err:  # ValueError: bad JSON

@@ -186,3 +186,15 @@ def test_wrong_canonical_solutions_fail():
     for inst, other in zip(instances, instances[1:] + instances[:1]):
         result = check_result(inst, solutions[other.id], LIMITS)
         assert not result.passed and result.reason, (inst.id, result)
+
+
+def test_replies_are_decoded_strictly():
+    from passuntil.supervisor import NotPlainData, decode
+
+    value = {"d": [[{"t": [{"i": "1"}, "a"]}, {"l": [{"f": (0.1).hex()}, None, True, {"s": [{"i": "-7"}]}]}]]}
+    assert decode(value) == {(1, "a"): [0.1, None, True, {-7}]}
+    assert type(decode({"i": "3"})) is int and decode(True) is True
+    for bad in [{"i": "1e3"}, {"i": 3}, {"f": "nan?"}, {"x": []}, {"i": "1", "f": "0x0p+0"}, [1], 3, 1.5,
+                {"s": [{"l": []}]}, {"d": [[{"l": []}, None]]}, {"d": [[1]]}, {"i": "9" * 5000}]:
+        with pytest.raises(NotPlainData):
+            decode(bad)
