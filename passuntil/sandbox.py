@@ -87,18 +87,20 @@ class Sandbox:
         argv, extra = self._argv(info_write, filter_fd)
         passed = tuple(fd for fd in (info_write, filter_fd) if fd is not None)
         try:
+            self.proc = None
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                          env={} if info_write is not None else isolation.child_env(self.workdir),
                                          close_fds=True, pass_fds=passed, cwd=self.workdir or "/", **extra)
         finally:
             for fd in passed:
                 os.close(fd)
+            if self.proc is None and self.workdir:
+                shutil.rmtree(self.workdir, ignore_errors=True)
         if info_read is not None:
             self._init_pidfd = self._namespace_init(info_read)
         for pipe in (self.proc.stdout, self.proc.stderr):
             os.set_blocking(pipe.fileno(), False)
-        self._pending = b""
-        self._send({"rlimits": _rlimits(limits), "hook": limits.audit_hook, "mode": mode, "entry_point": entry_point})
+        self._config = {"rlimits": _rlimits(limits), "hook": limits.audit_hook, "mode": mode, "entry_point": entry_point}
 
     def _argv(self, info_fd, filter_fd) -> tuple[list[str], dict]:
         python = [self.iso.python, "-I", "-S", "-c", CHILD]
@@ -198,6 +200,7 @@ class Sandbox:
         return self.receive()
 
     def send_program(self, code: str) -> None:
+        self._send(self._config)
         self._send({"program": code})
 
     def wait_exit(self) -> int | None:

@@ -69,6 +69,7 @@ def test_run_continues_past_hostile_completions(tmp_path):
         progress=False, log=lambda *_: None)
     (record,) = read_records(out)
     assert record["samples"] == len(completions) and record["passes"] == 1  # every hostile one failed, then a pass
+    assert record["isolation"] == "bwrap"  # each record says which walls its checks had
     assert time.perf_counter() - start < 20
     assert not os.path.exists("/tmp/passuntil_sandbox_escape.txt")
 
@@ -135,6 +136,22 @@ def test_the_weak_level_is_refused_unless_allowed(tmp_path):
                              "humaneval", "--out", str(tmp_path / "o.jsonl")], capture_output=True, text=True, env=env)
     assert result.returncode == 2 and "--allow-unisolated" in result.stderr and "bubblewrap" in result.stderr
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_run_says_the_level_before_anything_runs(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import passuntil.backends
+    from passuntil.cli import main
+
+    def no_model(*args, **kwargs):
+        raise ValueError("no model in this test")
+
+    monkeypatch.setattr(passuntil.backends, "make_backend", no_model)
+    shown = CliRunner().invoke(main, ["run", "--model", str(tmp_path / "none"), "--task", "humaneval",
+                                      "--out", str(tmp_path / "o.jsonl")])
+    assert shown.output.startswith("sandbox: isolation level bwrap"), shown.output
+    assert "no model in this test" in shown.output and shown.exit_code == 2
 
 
 def test_require_refuses_the_weak_level_unless_allowed(monkeypatch):
