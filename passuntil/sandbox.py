@@ -15,6 +15,7 @@ The parent
 """
 from __future__ import annotations
 
+import atexit
 import json
 import marshal
 import os
@@ -23,6 +24,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 
@@ -73,10 +75,17 @@ def _rlimits(limits: Limits) -> dict:
 class Sandbox:
     """One sandboxed interpreter for one check; never reused. Use as a context manager."""
 
+    @classmethod
+    def fresh(cls, limits: Limits, mode: str, entry_point: str = "") -> "Sandbox":
+        """A never-used sandbox at the level in force: a prestarted one when ready, else a new one."""
+        iso = isolation.require()
+        box = _PRESTARTED.take(iso, limits.tmpfs_bytes) or cls(limits, mode, entry_point, iso)
+        box.assign(limits, mode, entry_point)
+        return box
+
     def __init__(self, limits: Limits, mode: str, entry_point: str = "", iso: isolation.Isolation | None = None):
-        self.limits = limits
         self.iso = iso or isolation.require()
-        self.deadline = time.monotonic() + limits.wall_seconds
+        self.assign(limits, mode, entry_point)
         self.output = bytearray()
         self.output_seen = 0
         self.timed_out = False
@@ -100,6 +109,11 @@ class Sandbox:
             self._init_pidfd = self._namespace_init(info_read)
         for pipe in (self.proc.stdout, self.proc.stderr):
             os.set_blocking(pipe.fileno(), False)
+
+    def assign(self, limits: Limits, mode: str, entry_point: str) -> None:
+        """The check's limits and mode (sent with the program); its wall clock starts now."""
+        self.limits = limits
+        self.deadline = time.monotonic() + limits.wall_seconds
         self._config = {"rlimits": _rlimits(limits), "hook": limits.audit_hook, "mode": mode, "entry_point": entry_point}
 
     def _argv(self, info_fd, filter_fd) -> tuple[list[str], dict]:
@@ -253,12 +267,68 @@ class Sandbox:
         self.close()
 
 
+class _Prestarted:
+    """Sandboxes started ahead of need, `depth` per (level, tmpfs size), so a check does not wait for
+    namespaces and an interpreter to come up. Each is handed out once and never reused: nothing
+    untrusted has run in it before (a dirty environment is never reused). One filler thread per key
+    lives as long as the process: bwrap's --die-with-parent follows the thread that started it."""
+
+    def __init__(self, depth: int = 2):
+        self.depth = depth
+        self.wakeup = threading.Condition()
+        self.idle: dict[tuple, list[Sandbox]] = {}
+        atexit.register(self.close_all)
+
+    def take(self, iso: isolation.Isolation, tmpfs_bytes: int) -> Sandbox | None:
+        key = (iso, tmpfs_bytes)
+        if self.depth <= 0:
+            return None
+        with self.wakeup:
+            if key not in self.idle:
+                self.idle[key] = []
+                threading.Thread(target=self._fill, args=(key,), daemon=True, name="passuntil-prestart").start()
+            ready = self.idle[key]
+            box = ready.pop(0) if ready else None
+            self.wakeup.notify_all()
+        if box is not None and box.proc.poll() is not None:  # died while waiting: not used
+            box.close()
+            return None
+        return box
+
+    def _fill(self, key: tuple) -> None:
+        iso, tmpfs_bytes = key
+        while True:
+            with self.wakeup:
+                while key in self.idle and len(self.idle[key]) >= self.depth:
+                    self.wakeup.wait()
+                if key not in self.idle:
+                    return
+            try:
+                box = Sandbox(Limits(tmpfs_bytes=tmpfs_bytes), "serve", "", iso)
+            except Exception:
+                time.sleep(1)  # checks start their own sandboxes meanwhile, and report the failure
+                continue
+            with self.wakeup:
+                self.idle.setdefault(key, []).append(box)
+
+    def close_all(self) -> None:
+        with self.wakeup:
+            boxes = [box for ready in self.idle.values() for box in ready]
+            self.idle.clear()
+            self.wakeup.notify_all()
+        for box in boxes:
+            box.close()
+
+
+_PRESTARTED = _Prestarted(int(os.environ.get("PASSUNTIL_PRESTART", "2")))  # 0: start each sandbox on demand
+
+
 def run_program(code: str, limits: Limits = Limits()) -> CheckResult:
     """Run a whole program in the sandbox; passed means exit status 0 within every limit.
     (Code checks of tasks use the supervisor instead: a clean exit is not a pass there.)"""
     start = time.perf_counter()
     status, returncode, reason = "failed", None, ""
-    with Sandbox(limits, "program") as box:
+    with Sandbox.fresh(limits, "program") as box:
         try:
             box.send_program(code)
             returncode = box.wait_exit()

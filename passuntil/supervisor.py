@@ -169,7 +169,7 @@ def supervised_check(prompt: str, completion: str, tests: str, entry_point: str,
     start = time.perf_counter()
     namespace = _test_namespace(prompt, tests)
     status, reason = "failed", ""
-    with Sandbox(limits, "serve", entry_point) as box:
+    with Sandbox.fresh(limits, "serve", entry_point) as box:
         candidate = Candidate(box, entry_point)
         try:
             box.send_program(prompt + completion)
