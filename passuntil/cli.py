@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from passuntil.isolation import IsolationError
 from passuntil.tasks import TASKS, TaskError
 
 
@@ -14,7 +15,7 @@ class FriendlyGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (TaskError, ValueError, FileNotFoundError, OSError, RuntimeError) as err:
+        except (TaskError, ValueError, FileNotFoundError, OSError, IsolationError) as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(2)
 
@@ -95,7 +96,8 @@ def run_command(model, tasks, data, backend, r, max_samples, batch_size, chunk_s
     if any(inst.checker == "code" for task in loaded for inst in task.instances):
         from passuntil import isolation
 
-        isolation.allow_unisolated(allow_unisolated)
+        if allow_unisolated:
+            isolation.allow_unisolated(True)
         click.echo(f"sandbox: {isolation.require().describe()}")  # refuses the weak level unless allowed
     engine = make_backend(backend, model, device=device, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
                           memory_utilization=gpu_memory_utilization)

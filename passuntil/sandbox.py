@@ -12,6 +12,8 @@ The parent
 - reads at most `output_bytes` of its output and discards the rest as it arrives (never buffers it);
 - at the end kills its PID namespace's init (everything the check started dies with it) and waits
   for it; the namespace's tmpfs, the only writable place, is gone with the namespace.
+Sandboxes are started ahead of need (`_Prestarted`, PASSUNTIL_PRESTART=2 per size) and each serves one
+check only; a prestarted one has run nothing but the trusted bootstrap, waiting for its program.
 """
 from __future__ import annotations
 
