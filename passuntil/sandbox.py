@@ -6,7 +6,7 @@ kernel allows nothing better and the user said so). Inside, before any generated
 bootstrap (passuntil/sandbox_child.py) lowers CPU, address-space, process, open-file and file-size
 limits, keeps only its three pipes and installs an audit hook as a second layer.
 The parent
-- starts it with Popen(user=nobody, close_fds=True, process_group=0): no preexec_fn (unsafe with the
+- starts it with Popen(user=nobody, close_fds=True, start_new_session=True): no preexec_fn (unsafe with the
   scheduler's threads), an empty environment;
 - talks to it only through its pipes, with one deadline for the whole check (wall clock);
 - reads at most `output_bytes` of its output and discards the rest as it arrives (never buffers it);
@@ -43,7 +43,7 @@ class Limits:
     memory_bytes: int = 1 << 30
     file_bytes: int = 16 << 20
     tmpfs_bytes: int = 32 << 20
-    max_processes: int = 64
+    max_processes: int = 16  # with memory_bytes, bounds the check's total memory (no cgroup; see the docs)
     open_files: int = 64
     output_bytes: int = 8192
     audit_hook: bool = True  # the second layer; tests turn it off to show the OS walls alone
@@ -120,12 +120,12 @@ class Sandbox:
 
     def _argv(self, info_fd, filter_fd) -> tuple[list[str], dict]:
         python = [self.iso.python, "-I", "-S", "-c", CHILD]
-        extra = {**isolation._drop_to(), "process_group": 0}
+        extra = {**isolation._drop_to(), "start_new_session": True}  # its own group (process_group needs 3.11)
         if info_fd is not None:
             env = [a for k, v in isolation.child_env("/tmp").items() for a in ("--setenv", k, v)]
             info = ["--info-fd", str(info_fd)]
             return isolation.bwrap_argv(self.iso, self.limits.tmpfs_bytes, filter_fd) + info + env + python, extra
-        return python, {**isolation._drop_to(), "start_new_session": True}
+        return python, extra
 
     @staticmethod
     def _process_level_dir() -> str:

