@@ -56,7 +56,7 @@ class Isolation:
                 f"rlimits and an audit hook only; files, network and other processes are NOT hidden")
 
 
-def _drop_to() -> dict:
+def unprivileged_popen_args() -> dict:
     """Popen arguments that run the child as nobody when we are root (done by Popen itself, not preexec_fn)."""
     if os.getuid() == 0:
         return {"user": NOBODY, "group": NOBODY, "extra_groups": []}
@@ -113,7 +113,7 @@ def _probe_bwrap(bwrap: str, python: str) -> Isolation | None:
     argv = bwrap_argv(iso, 1 << 20, fd) + _env_args(child_env("/tmp")) + [iso.python, "-I", "-S", "-c", PROBE]
     try:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=20, env={}, pass_fds=() if fd is None else (fd,),
-                             **_drop_to())
+                             **unprivileged_popen_args())
     except (OSError, subprocess.TimeoutExpired):
         return None
     finally:
@@ -145,17 +145,17 @@ def detect() -> Isolation:
                 return found
         reason = "bwrap could not start a sandboxed interpreter (user namespaces refused?)"
     for python in _candidates():
-        found = _probe_process(python, reason)
+        found = probe_process(python, reason)
         if found:
             return found
     raise IsolationError("no Python interpreter can run as the unprivileged user; set PASSUNTIL_SANDBOX_PYTHON")
 
 
-def _probe_process(python: str, reason: str) -> Isolation | None:
+def probe_process(python: str, reason: str) -> Isolation | None:
     code = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
     try:
         out = subprocess.run([python, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=20,
-                             env={}, cwd="/", **_drop_to())
+                             env={}, cwd="/", **unprivileged_popen_args())
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0:

@@ -107,6 +107,8 @@ class Sandbox:
                 os.close(fd)
             if self.proc is None and self.workdir:
                 shutil.rmtree(self.workdir, ignore_errors=True)
+            if self.proc is None and info_read is not None:
+                os.close(info_read)
         if info_read is not None:
             self._init_pidfd = self._namespace_init(info_read)
         for pipe in (self.proc.stdout, self.proc.stderr):
@@ -120,7 +122,7 @@ class Sandbox:
 
     def _argv(self, info_fd, filter_fd) -> tuple[list[str], dict]:
         python = [self.iso.python, "-I", "-S", "-c", CHILD]
-        extra = {**isolation._drop_to(), "start_new_session": True}  # its own group (process_group needs 3.11)
+        extra = {**isolation.unprivileged_popen_args(), "start_new_session": True}  # its own group (process_group needs 3.11)
         if info_fd is not None:
             env = [a for k, v in isolation.child_env("/tmp").items() for a in ("--setenv", k, v)]
             info = ["--info-fd", str(info_fd)]

@@ -165,7 +165,7 @@ def test_require_refuses_the_weak_level_unless_allowed(monkeypatch):
 
 def test_process_level_still_gives_supervised_verdicts():
     iso = isolation.detect()
-    weak = isolation._probe_process(iso.python, "test")
+    weak = isolation.probe_process(iso.python, "test")
     instance = next(i for i in load_humaneval().instances if i.id == "HumanEval/53")
     from passuntil.supervisor import supervised_check
 
