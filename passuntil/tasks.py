@@ -5,7 +5,9 @@ Checkers:
 - `exact`: the completion's first line equals a gold answer after normalisation (case, surrounding
   whitespace and punctuation, inner whitespace);
 - `number`: the last number in the completion equals the gold number;
-- `code`: prompt + completion + tests run in the sandbox (passuntil/sandbox.py) and exit 0.
+- `code`: prompt + completion run in the OS sandbox (passuntil/sandbox.py); the tests run outside it,
+  in the supervisor (passuntil/supervisor.py), against a proxy that calls the completion's function
+  and receives plain data. A clean exit is never a pass.
 
 PassUntil measures small pass rates, so items a random guess could pass are out of its scope (Hu et
 al. 2024): an item whose normalised gold answer is a single character, or whose prompt lists the
@@ -20,8 +22,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from passuntil.sandbox import Limits, run_program
 from contracts.answers import last_number  # the one numeric-answer normaliser (GSM8K-style)
+from passuntil.sandbox import CheckResult, Limits
+from passuntil.supervisor import supervised_check
 from contracts.atomic import read_jsonl_strict
 
 
@@ -58,15 +61,24 @@ def normalize(text: str) -> str:
 
 
 def check(instance: Instance, completion: str, limits: Limits = Limits()) -> bool:
+    return check_result(instance, completion, limits).passed
+
+
+def check_result(instance: Instance, completion: str, limits: Limits = Limits()) -> CheckResult:
+    """The verdict with its reason (code checks: status, reason, isolation level)."""
+    if instance.checker == "code":
+        return supervised_check(instance.prompt, completion, instance.tests, instance.entry_point, limits)
+    ok = _check_text(instance, completion)
+    return CheckResult(ok, "passed" if ok else "failed", None, "", "", 0.0)
+
+
+def _check_text(instance: Instance, completion: str) -> bool:
     if instance.checker == "exact":
         first_line = completion.strip().split("\n", 1)[0]
         return normalize(first_line) in {normalize(a) for a in instance.answers}
     if instance.checker == "number":
         got = last_number(completion)
         return got is not None and got in {last_number(a) for a in instance.answers}
-    if instance.checker == "code":
-        program = f"{instance.prompt}{completion}\n\n{instance.tests}\n\ncheck({instance.entry_point})\n"
-        return run_program(program, limits).passed
     raise TaskError(f"instance {instance.id}: unknown checker {instance.checker!r} (exact, number or code)")
 
 
