@@ -117,6 +117,29 @@ class CheckpointPlan:
     keep_trainer_state: str = "last"  # "last": optimizer state only in the newest checkpoint; "all": in every one
 
 
+def checkpoint_steps(total_steps: int, tokens_per_step: int, log_spaced: int, every_tokens: float | None,
+                     final: bool = True) -> list[int]:
+    """The steps at which a run saves: log-spaced early steps, every K tokens, and the final step.
+
+    Early checkpoints are log-spaced (as Pythia's and OLMo's are) because loss falls fastest there.
+    """
+    every = max(1, round(every_tokens / tokens_per_step)) if every_tokens else None
+    steps: set[int] = set()
+    if log_spaced > 0:
+        horizon = min(every, total_steps) if every else max(1, total_steps // 4)
+        k = 0
+        early = sorted({max(1, int(round(horizon ** (i / log_spaced)))) for i in range(log_spaced)})
+        while len(early) < log_spaced and k < horizon:  # tiny horizons: fill with the first steps
+            k += 1
+            early = sorted(set(early) | {k})
+        steps.update(s for s in early if s <= total_steps)
+    if every:
+        steps.update(range(every, total_steps + 1, every))
+    if final:
+        steps.add(total_steps)
+    return sorted(steps)
+
+
 @dataclass
 class TrainConfig:
     model: ModelConfig

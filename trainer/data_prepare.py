@@ -17,7 +17,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from contracts.atomic import write_text_atomic
+from contracts.atomic import iter_jsonl, write_text_atomic
 from contracts.errors import DataError
 from contracts.provenance import provenance
 from trainer.shards import dtype_for_vocab, write_shard
@@ -49,13 +49,7 @@ def read_documents(path: Path, text_field: str = "text") -> list[str]:
         return list(_paragraph_documents(path.read_text(encoding="utf-8", errors="replace")))
     if path.suffix == ".jsonl":
         docs = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                raise DataError(f"{path}:{n} is not valid JSON; each line must be an object with a {text_field!r} field") from None
+        for n, row in iter_jsonl(path, strict=True):
             if text_field not in row:
                 raise DataError(f"{path}:{n} has no {text_field!r} field; pass --text-field NAME")
             docs.append(str(row[text_field]))

@@ -12,9 +12,12 @@ Conventions (stated once, used everywhere):
 """
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from trainer.config import ModelConfig
+
+if TYPE_CHECKING:  # torch only where a device is asked about: planning a ladder needs no torch
+    import torch
 
 
 def param_counts(cfg: ModelConfig) -> dict[str, int]:
@@ -53,6 +56,8 @@ PEAK_FLOPS = {
 def device_peak_flops(device: torch.device, precision: str) -> float | None:
     if device.type != "cuda" or precision != "bf16":
         return None  # CPU peaks depend on SKU, clocks and threads; no honest table exists
+    import torch
+
     name = torch.cuda.get_device_name(device)
     for key, peak in PEAK_FLOPS.items():  # ordered: specific names before generic ones
         if key in name:
