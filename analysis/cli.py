@@ -13,7 +13,7 @@ from contracts.records import read_records
 
 def _rename(rows: list[dict], mapping: dict[str, str], source: str) -> list[dict]:
     """Rows with our column names, from a table whose names are given by --*-col options."""
-    for ours, theirs in mapping.items():
+    for theirs in mapping.values():
         column(rows, theirs, source, cast=str)  # fails clearly when a column is missing
     return [{**row, **{ours: row[theirs] for ours, theirs in mapping.items()}} for row in rows]
 

@@ -60,14 +60,16 @@ def _model_params(model: str) -> int | None:
 @click.option("--time-limit", default=10.0, show_default=True, help="Seconds per sandboxed code check.")
 @click.option("--shots", default=4, show_default=True, help="In-context examples (unnatural_icl).")
 @click.option("--device", default="cpu", show_default=True)
-@click.option("--dtype", default="auto", show_default=True)
+@click.option("--dtype", default="auto", show_default=True, type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
+              help="Weights' dtype (auto: float32 on CPU, bfloat16 on GPU).")
 @click.option("--tensor-parallel-size", default=1, show_default=True)
 @click.option("--gpu-memory-utilization", type=float, help="vLLM memory share (default 0.9 on GPU, 0.2 of host memory on CPU).")
 @click.option("--params", "params_override", type=int, help="Model size N to record (default: from the checkpoint).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="JSONL to append to; re-running resumes.")
 @click.option("--no-progress", is_flag=True)
 def run_command(model, tasks, data, backend, r, max_samples, batch_size, chunk_size, temperature, top_p, max_new_tokens,
-                limit, shard, seed, time_limit, shots, device, dtype, tensor_parallel_size, gpu_memory_utilization, params_override, out, no_progress):
+                limit, shard, seed, time_limit, shots, device, dtype, tensor_parallel_size, gpu_memory_utilization, params_override, out,
+                no_progress):
     """Sample every instance of TASK until r passes or --max-samples, writing one record per instance."""
     from passuntil.backends import make_backend
     from passuntil.scheduler import Settings, run

@@ -197,7 +197,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
         raw = dict(raw)
         try:
             model = ModelConfig(**raw.pop("model"))
@@ -217,7 +217,7 @@ class TrainConfig:
             raise ConfigError(f"config has an unknown or missing field: {err}") from None
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "TrainConfig":
+    def from_yaml(cls, path: str | Path) -> TrainConfig:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
