@@ -23,7 +23,9 @@ def group() -> None:
 @click.option("--data", "data_dir", type=click.Path(), help="Prepared data directory (overrides data_dir in the config).")
 @click.option("--resume", is_flag=True, help="Continue from the latest complete checkpoint in --out.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs still go to metrics.jsonl).")
-def train_command(config_path, out, data_dir, resume, no_progress):
+@click.option("--log", "log_to", multiple=True, type=click.Choice(["tensorboard", "wandb"]),
+              help="Also log to TensorBoard or W&B (optional extras; metrics.jsonl is always written). Repeatable.")
+def train_command(config_path, out, data_dir, resume, no_progress, log_to):
     """Train one run (any number of processes: wrap in torchrun for DDP/FSDP)."""
     from trainer.config import TrainConfig
     from trainer.loop import train
@@ -31,6 +33,8 @@ def train_command(config_path, out, data_dir, resume, no_progress):
     cfg = TrainConfig.from_yaml(config_path)
     if data_dir:
         cfg.data_dir = data_dir
+    if log_to:
+        cfg.log_to = sorted(set(cfg.log_to) | set(log_to))
     summary = train(cfg, out, resume=resume, progress=not no_progress)
     click.echo(f"trained {summary['steps']} steps, {summary['tokens']:,} tokens; last checkpoint {summary['last_checkpoint']}")
 

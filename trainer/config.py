@@ -67,6 +67,7 @@ class ModelConfig:
                 f"model.d_model={self.d_model} is not divisible by model.n_heads={self.n_heads}; "
                 f"choose n_heads dividing d_model (e.g. {self.d_model // 64 or 1} heads of 64)"
             )
+        assert self.n_kv_heads is not None and self.d_ff is not None  # resolved in __post_init__
         if self.n_heads % self.n_kv_heads:
             raise ConfigError(
                 f"model.n_kv_heads={self.n_kv_heads} does not divide model.n_heads={self.n_heads}; "
@@ -161,6 +162,7 @@ class TrainConfig:
     compile: bool = False
     parallel: str = "auto"  # auto (DDP when several processes), ddp, fsdp
     name: str = "run"
+    log_to: list[str] = field(default_factory=list)  # besides metrics.jsonl: "tensorboard", "wandb" (optional extras)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -184,6 +186,8 @@ class TrainConfig:
             raise ConfigError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.parallel not in ("auto", "ddp", "fsdp"):
             raise ConfigError(f"parallel must be auto, ddp or fsdp, got {self.parallel!r}")
+        if set(self.log_to) - {"tensorboard", "wandb"}:
+            raise ConfigError(f"log_to may name tensorboard and wandb, got {self.log_to!r} (metrics.jsonl is always written)")
 
     @property
     def tokens_per_step(self) -> int:

@@ -153,9 +153,9 @@ def prepare(inputs: list[str | Path], out: str | Path, vocab_size: int = 8192, t
     if dtype == "auto":
         np_dtype = dtype_for_vocab(vocab)
     else:
-        np_dtype = {"uint16": np.uint16, "uint32": np.uint32}.get(dtype)
-        if np_dtype is None:
+        if dtype not in ("uint16", "uint32"):
             raise DataError(f"--dtype must be auto, uint16 or uint32, got {dtype!r}")
+        np_dtype = np.uint16 if dtype == "uint16" else np.uint32
         if vocab - 1 > np.iinfo(np_dtype).max:
             raise DataError(f"vocabulary of {vocab} tokens does not fit {dtype} shards (max id {np.iinfo(np_dtype).max}); use --dtype uint32")
 

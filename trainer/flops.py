@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # torch only where a device is asked about: planning a ladder
 
 def param_counts(cfg: ModelConfig) -> dict[str, int]:
     d, h, kv, hd, ff = cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.d_ff
+    assert kv is not None and ff is not None  # ModelConfig resolves both in __post_init__
     per_layer = d * (h + 2 * kv) * hd + h * hd * d + 3 * d * ff + 2 * d
     embedding = cfg.vocab_size * d
     head = 0 if cfg.tie_embeddings else cfg.vocab_size * d

@@ -61,7 +61,8 @@ def shape_from_params(target: float, vocab_size: int, rule: dict) -> dict:
     aspect = float(rule.get("aspect_ratio", 64))
     count = rule.get("count", "total")
     tie = bool(rule.get("tie_embeddings", True))
-    best, best_err = None, math.inf
+    best: dict = {}
+    best_err = math.inf
     for layers in range(1, 257):
         heads = max(1, round(aspect * layers / head_dim))
         d_model = heads * head_dim
@@ -160,7 +161,8 @@ def plan(spec: dict, data_dir: str | None = None, vocab_size: int | None = None)
             )
             for section in ("optim", "schedule", "checkpoints"):
                 set_fields(getattr(cfg, section), spec.get(section) or {}, f"ladder spec {spec['name']}: {section}")
-            cfg.optim.betas = tuple(cfg.optim.betas)
+            beta1, beta2 = cfg.optim.betas
+            cfg.optim.betas = (float(beta1), float(beta2))
             cfg.optim.lr = float(rung.get("lr", learning_rate(spec, model.d_model)))
             for key in ("device", "precision", "compile", "parallel"):
                 if key in spec:
