@@ -87,8 +87,11 @@ def run_command(model, tasks, data, backend, r, max_samples, batch_size, chunk_s
     for spec in tasks:  # every task is checked before the model is loaded
         name, _, task_data = spec.partition("=")
         loaded.append(load_task(name, task_data or data, shots=shots, seed=seed))
-    engine = make_backend(backend, model, device=device, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
-                          memory_utilization=gpu_memory_utilization)
+    try:
+        engine = make_backend(backend, model, device=device, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
+                              memory_utilization=gpu_memory_utilization)
+    except OSError as err:  # no such checkpoint directory or hub id: the user's to fix
+        raise InputError(f"--model {model} cannot be loaded: {str(err).splitlines()[0]}") from None
     prov = provenance()
     params = params_override or _model_params(model)
     for task in loaded:

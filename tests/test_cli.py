@@ -64,3 +64,13 @@ def test_typed_options_are_usage_errors(tmp_path):
                                 "--dtype", "float33", "--out", str(tmp_path / "o.jsonl")], capture_output=True, text=True)
     assert bad_dtype.returncode == 2 and "--dtype" in bad_dtype.stderr
     assert not (tmp_path / "t.csv").exists() and not (tmp_path / "o.jsonl").exists()
+
+
+def test_unloadable_model_is_one_line_usage_error(tmp_path):
+    task = tmp_path / "t.jsonl"
+    task.write_text('{"id": "a", "prompt": "The capital of France is", "answer": "Paris, the city of light"}\n')
+    result = subprocess.run([sys.executable, "-m", "passuntil", "run", "--model", str(tmp_path / "no-such-model"),
+                             "--task", f"custom={task}", "--out", str(tmp_path / "o.jsonl")], capture_output=True, text=True)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: --model"), result.stderr
+    assert not (tmp_path / "o.jsonl").exists()
