@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from tests.conftest import run_cli
@@ -66,6 +67,7 @@ def test_typed_options_are_usage_errors(tmp_path):
     assert not (tmp_path / "t.csv").exists() and not (tmp_path / "o.jsonl").exists()
 
 
+@pytest.mark.slow  # loads torch and transformers in a subprocess
 def test_unloadable_model_is_one_line_usage_error(tmp_path):
     task = tmp_path / "t.jsonl"
     task.write_text('{"id": "a", "prompt": "The capital of France is", "answer": "Paris, the city of light"}\n')

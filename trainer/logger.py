@@ -6,6 +6,7 @@ asked for; asking for one that is not installed is a one-line error before train
 """
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,10 +40,10 @@ def _numbers(metrics: dict[str, Any]) -> dict[str, float]:
 
 class TensorBoardLogger:
     def __init__(self, log_dir: Path):
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise ConfigError("log_to tensorboard needs the tensorboard package: pip install 'emergent-suite[tensorboard]'") from None
+        if importlib.util.find_spec("tensorboard") is None:  # checked before torch's wrapper is imported
+            raise ConfigError("log_to tensorboard needs the tensorboard package: pip install 'emergent-suite[tensorboard]'")
+        from torch.utils.tensorboard import SummaryWriter
+
         self._writer = SummaryWriter(log_dir=str(log_dir))
 
     def log(self, metrics: dict[str, Any]) -> None:
