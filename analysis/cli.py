@@ -1,4 +1,4 @@
-"""`emergent fit loss-curve|loss-law|task-law|emergence|all` and `emergent predict`."""
+"""`emergent fit loss-curve|loss-law|task-law|emergence` and `emergent predict` (composed into `emergent` by emergent/cli.py)."""
 from __future__ import annotations
 
 import json
@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 
-from analysis.io import column, read_jsonl, read_table
+from analysis.io import column, read_table
 from analysis.results import AnalysisError, write_fits
+from contracts.records import read_records
 
 
 def _rename(rows: list[dict], mapping: dict[str, str], source: str) -> list[dict]:
     """Rows with our column names, from a table whose names are given by --*-col options."""
-    for ours, theirs in mapping.items():
+    for theirs in mapping.values():
         column(rows, theirs, source, cast=str)  # fails clearly when a column is missing
     return [{**row, **{ours: row[theirs] for ours, theirs in mapping.items()}} for row in rows]
 
@@ -112,16 +113,12 @@ def loss_law_command(tables, params_col, tokens_col, loss_col, run_col, step_col
 
 
 def _records(paths) -> list[dict]:
-    records = []
-    for path in paths:
-        records += read_jsonl(path)
-    if not records:
+    found = read_records(paths, need_params=True)  # a record that breaks the contract stops here, by file:line
+    if not found.records:
         raise AnalysisError("the PassUntil files hold no records")
-    for i, rec in enumerate(records):
-        missing = {"task", "instance_id", "params", "passes", "samples", "pu_mle"} - set(rec)
-        if missing:
-            raise AnalysisError(f"PassUntil record {i + 1} lacks {sorted(missing)}")
-    return records
+    if found.dropped:
+        click.echo(f"PassUntil files: {found.report()}", err=True)
+    return found.records
 
 
 @fit_group.command("task-law")
@@ -223,10 +220,3 @@ def predict_command(fit_paths, n, d, holdout, table, runs, pu_paths, out):
     if out:
         write_fits(out, result)
 
-
-def register(group) -> None:
-    from study.cli import study_command
-
-    group.add_command(fit_group)
-    group.add_command(predict_command)
-    group.add_command(study_command)

@@ -9,11 +9,12 @@ from typing import Any, Callable
 import numpy as np
 
 from contracts.atomic import write_text_atomic
+from contracts.errors import InputError
 from contracts.provenance import provenance
 
 
-class AnalysisError(ValueError):
-    """Bad input for a fit: the message names the task or column and what is needed."""
+class AnalysisError(InputError):
+    """Bad input for a fit: the message names the task or column and what is needed (exit status 2)."""
 
 
 @dataclass

@@ -1,13 +1,18 @@
-"""Atomic file writes (a reader, or a resumed run, never sees a half-written file) and JSONL readers:
-tolerant for our own logs, whose last line a kill may tear; strict for the inputs users give us.
+"""Atomic file writes (a reader, or a resumed run, never sees a half-written file) and the one JSONL
+reader and appender: tolerant of a torn last line in our own logs, strict (file:line) for the inputs users give us.
 """
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
+
+from contracts.errors import DataError
 
 
 def _fsync_dir(path: Path) -> None:
@@ -37,46 +42,107 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     _fsync_dir(path.parent)
 
 
-def append_jsonl(path: str | Path, record: dict) -> None:
-    """Append one line and fsync it: a kill leaves at most a torn last line, which readers skip."""
-    path = Path(path)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record, sort_keys=False) + "\n")
+def _cut_torn_tail(path: Path) -> None:
+    """A killed writer can leave a last line without its newline; cut it so the next append starts clean."""
+    if not path.is_file():
+        return
+    with open(path, "r+b") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return
+        data = path.read_bytes()
+        fh.truncate(data.rfind(b"\n") + 1)
         fh.flush()
         os.fsync(fh.fileno())
 
 
+def _line(record: dict) -> str:
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+class JsonlAppender:
+    """An append-only JSONL log, fsynced line by line: a kill leaves at most a torn last line, which the
+    next appender cuts off and readers skip. The one writer of every log we append to."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _cut_torn_tail(self.path)
+        self._fh: IO[str] = open(self.path, "a", encoding="utf-8")
+
+    def write(self, record: dict) -> None:
+        self._fh.write(_line(record))
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> JsonlAppender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def append_jsonl(path: str | Path, record: dict) -> None:
+    """Append one line and fsync it (an appender opened for one record)."""
+    with JsonlAppender(path) as log:
+        log.write(record)
+
+
+def _open_text(path: Path) -> IO[str]:
+    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
+
+
+def iter_jsonl(path: str | Path, strict: bool = True, skipped: list[str] | None = None) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for every non-blank line of a JSONL file (.gz read transparently).
+
+    strict: a line that is not a JSON object stops here with file:line. Not strict (our own append-only
+    logs): only the LAST line may be torn by a killed writer and is skipped (noted in `skipped`); a bad
+    line before it is an error.
+    """
+    path = Path(path)
+    with _open_text(path) as fh:
+        lines = fh.read().splitlines()
+    last = max((n for n, line in enumerate(lines, 1) if line.strip()), default=0)
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            if not strict and n == last:
+                if skipped is not None:
+                    skipped.append(f"{path}:{n}: torn last line (a killed writer)")
+                return
+            raise DataError(f"{path}:{n} is not valid JSON ({err.msg}); fix or remove that line") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{path}:{n} holds a JSON {type(row).__name__}, not an object; each line must be one object")
+        yield n, row
+
+
 def read_jsonl(path: str | Path) -> list[dict]:
+    """Our own append-only logs (metrics, checkpoints, records): a missing file is empty, a torn last line skipped."""
     path = Path(path)
     if not path.exists():
         return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a torn final line from a killed writer
-    return records
+    return [row for _, row in iter_jsonl(path, strict=False)]
 
 
 def read_jsonl_strict(path: str | Path) -> list[dict]:
     """Rows of an input file (a dataset, not a log): a bad line is the user's to fix, so it stops here."""
     path = Path(path)
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{n} is not valid JSON ({err.msg}); fix or remove that line") from None
-    return rows
+    if not path.is_file():
+        raise DataError(f"{path} does not exist")
+    return [row for _, row in iter_jsonl(path, strict=True)]
 
 
 def write_jsonl_atomic(path: str | Path, records: list[dict]) -> None:
-    write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in records))
+    write_text_atomic(path, "".join(_line(r) for r in records))
 
 
 def replace_dir_atomic(tmp_dir: Path, final_dir: Path) -> None:

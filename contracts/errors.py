@@ -1,20 +1,48 @@
-"""Errors a user can act on. The CLI prints them as one line and exits non-zero."""
+"""Errors a user can act on: one root, a click.ClickException, so any command prints them as one line.
+
+click's exit codes: 2 for a usage error (the input is wrong: a config, a path, a column, a task file),
+1 for a runtime failure (training diverged). Every stage raises these or its own subclass of them,
+so the CLI needs no custom group that catches and translates exceptions.
+"""
+from __future__ import annotations
+
+from typing import IO, Any
+
+import click
 
 
-class EmergentError(Exception):
-    """Base class: the message names the problem and the fix."""
+class EmergentError(click.ClickException):
+    """Root of every error a user can act on; the message names the problem and the fix."""
+
+    exit_code = 1
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"error: {self.format_message()}", file=file, err=True)
+
+    def __str__(self) -> str:
+        return self.message
 
 
-class ConfigError(EmergentError):
+class InputError(EmergentError, ValueError):
+    """The user's input is wrong (click's usage exit status, 2). Also a ValueError, for older callers."""
+
+    exit_code = 2
+
+
+class ConfigError(InputError):
     pass
 
 
-class DataError(EmergentError):
+class DataError(InputError):
     pass
 
 
-class RunDirError(EmergentError):
+class RunDirError(InputError):
     pass
+
+
+class RecordError(InputError):
+    """A PassUntil record file that does not hold the contract's records."""
 
 
 class TrainingDiverged(EmergentError):

@@ -1,26 +1,23 @@
-"""`passuntil`: run PassUntil sampling, list tasks, summarise records."""
+"""`passuntil` (also `emergent passuntil`): run PassUntil sampling, list tasks, summarise records.
+
+This module declares the group; emergent/cli.py composes it with the other stages' groups and the
+`passuntil` console script runs it alone. Errors are contracts.errors exceptions: one line, exit status 2.
+"""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
-from passuntil.isolation import IsolationError
-from passuntil.tasks import TASKS, TaskError
+from contracts.errors import InputError
+from contracts.run_dir import read_checkpoint
+from contracts.table import format_table
+from passuntil.tasks import TASKS
 
 
-class FriendlyGroup(click.Group):
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except (TaskError, ValueError, FileNotFoundError, OSError, IsolationError) as err:
-            click.echo(f"error: {err}", err=True)
-            sys.exit(2)
-
-
-@click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("passuntil", short_help="PassUntil sampling (Hu et al. 2024): run, tasks, summarize.",
+             context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """PassUntil (Hu et al. 2024): sample each instance until it passes r times."""
 
@@ -31,22 +28,17 @@ def _parse_shard(text: str | None):
     try:
         i, n = (int(x) for x in text.split("/"))
     except ValueError:
-        raise ValueError(f"--shard must look like I/N (e.g. 0/4), got {text!r}") from None
+        raise InputError(f"--shard must look like I/N (e.g. 0/4), got {text!r}") from None
     if not 0 <= i < n:
-        raise ValueError(f"--shard {text}: need 0 <= I < N")
+        raise InputError(f"--shard {text}: need 0 <= I < N")
     return i, n
 
 
 def _model_params(model: str) -> int | None:
-    """The checkpoint's parameter count when our trainer wrote it (the task law's N)."""
-    for name in ("checkpoint.json", "config.json"):
-        path = Path(model) / name
-        if path.is_file():
-            data = json.loads(path.read_text())
-            data = data if name == "checkpoint.json" else data.get("emergent_suite", {})
-            if data.get("params"):
-                return int(data["params"])
-    return None
+    """The checkpoint's parameter count when our trainer wrote it (the task law's N); None for a hub id."""
+    if not (Path(model) / "config.json").is_file():
+        return None
+    return read_checkpoint(model).params
 
 
 @main.command("run")
@@ -68,7 +60,8 @@ def _model_params(model: str) -> int | None:
 @click.option("--time-limit", default=10.0, show_default=True, help="Seconds per sandboxed code check.")
 @click.option("--shots", default=4, show_default=True, help="In-context examples (unnatural_icl).")
 @click.option("--device", default="cpu", show_default=True)
-@click.option("--dtype", default="auto", show_default=True)
+@click.option("--dtype", default="auto", show_default=True, type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
+              help="Weights' dtype (auto: float32 on CPU, bfloat16 on GPU).")
 @click.option("--tensor-parallel-size", default=1, show_default=True)
 @click.option("--gpu-memory-utilization", type=float, help="vLLM memory share (default 0.9 on GPU, 0.2 of host memory on CPU).")
 @click.option("--params", "params_override", type=int, help="Model size N to record (default: from the checkpoint).")
@@ -77,8 +70,8 @@ def _model_params(model: str) -> int | None:
 @click.option("--allow-unisolated", is_flag=True,
               help="Run generated code without OS isolation (no bubblewrap/user namespaces): weak, never the default.")
 def run_command(model, tasks, data, backend, r, max_samples, batch_size, chunk_size, temperature, top_p, max_new_tokens,
-                limit, shard, seed, time_limit, shots, device, dtype, tensor_parallel_size, gpu_memory_utilization, params_override, out, no_progress,
-                allow_unisolated):
+                limit, shard, seed, time_limit, shots, device, dtype, tensor_parallel_size, gpu_memory_utilization, params_override, out,
+                no_progress, allow_unisolated):
     """Sample every instance of TASK until r passes or --max-samples, writing one record per instance."""
     from passuntil.backends import make_backend
     from passuntil.scheduler import Settings, run
@@ -87,7 +80,10 @@ def run_command(model, tasks, data, backend, r, max_samples, batch_size, chunk_s
 
     settings = Settings(r=r, max_samples=max_samples, batch_size=batch_size, chunk_size=chunk_size,
                         temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, time_limit=time_limit)
-    settings.validate()
+    try:
+        settings.validate()
+    except ValueError as err:
+        raise InputError(str(err)) from None
     shard_spec = _parse_shard(shard)
     loaded = []
     for spec in tasks:  # every task is checked before the model is loaded
@@ -99,8 +95,11 @@ def run_command(model, tasks, data, backend, r, max_samples, batch_size, chunk_s
         if allow_unisolated:
             isolation.allow_unisolated(True)
         click.echo(f"sandbox: {isolation.require().describe()}")  # refuses the weak level unless allowed
-    engine = make_backend(backend, model, device=device, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
-                          memory_utilization=gpu_memory_utilization)
+    try:
+        engine = make_backend(backend, model, device=device, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
+                              memory_utilization=gpu_memory_utilization)
+    except OSError as err:  # no such checkpoint directory or hub id: the user's to fix
+        raise InputError(f"--model {model} cannot be loaded: {str(err).splitlines()[0]}") from None
     prov = provenance()
     params = params_override or _model_params(model)
     for task in loaded:
@@ -113,9 +112,7 @@ def run_command(model, tasks, data, backend, r, max_samples, batch_size, chunk_s
 @main.command("tasks")
 def tasks_command():
     """List the tasks."""
-    width = max(len(k) for k in TASKS)
-    for name, text in TASKS.items():
-        click.echo(f"{name.ljust(width)}  {text}")
+    click.echo(format_table(["task", "what it samples"], list(TASKS.items()), align="ll", rule=False))
 
 
 @main.command("summarize")
@@ -124,14 +121,14 @@ def tasks_command():
 def summarize_command(files, as_json):
     """Per task and model: mean PU with a bootstrap interval, pooled passes/samples, censored count (merges shards)."""
     from passuntil.estimators import estimate_task
-    from passuntil.records import read_records
+    from contracts.records import read_records
 
+    found = read_records(files)  # a record that breaks the contract stops here, by file:line
+    if found.dropped:
+        click.echo(f"read {found.report()}", err=True)
     merged: dict[tuple, dict] = {}
-    for path in files:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{path} does not exist")
-        for rec in read_records(path):
-            merged[(rec["task"], rec["model"], rec["instance_id"])] = rec  # a shard re-run replaces, never doubles
+    for rec in found.records:
+        merged[(rec["task"], rec["model"], rec["instance_id"])] = rec  # a shard re-run replaces, never doubles
     groups: dict[tuple, list[dict]] = {}
     for (task, model, _), rec in merged.items():
         groups.setdefault((task, model), []).append(rec)
@@ -145,10 +142,8 @@ def summarize_command(files, as_json):
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    header = f"{'task':<28} {'model':<40} {'inst':>5} {'cens':>5} {'mean PU':>10} {'95% CI':>23} {'pooled':>10} {'samples':>10}"
-    click.echo(header)
-    click.echo("-" * len(header))
-    for row in rows:
-        ci = f"[{row['ci_low']:.3g}, {row['ci_high']:.3g}]"
-        click.echo(f"{row['task'][:28]:<28} {str(row['model'])[-40:]:<40} {row['instances']:>5} {row['censored']:>5} "
-                   f"{row['mean_pu']:>10.3g} {ci:>23} {row['pooled_pu']:>10.3g} {row['samples']:>10,}")
+    click.echo(format_table(
+        ["task", "model", "inst", "cens", "mean PU", "95% CI", "pooled", "samples"],
+        [[row["task"][:28], str(row["model"])[-40:], row["instances"], row["censored"], f"{row['mean_pu']:.3g}",
+          f"[{row['ci_low']:.3g}, {row['ci_high']:.3g}]", f"{row['pooled_pu']:.3g}", f"{row['samples']:,}"]
+         for row in rows], align="llrrrrrr"))

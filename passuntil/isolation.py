@@ -20,6 +20,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
+from contracts.errors import InputError
 from passuntil import seccomp
 
 NOBODY = 65534
@@ -29,8 +30,8 @@ PROCESS = "process"
 SYSTEM_PYTHONS = ("/usr/bin/python3",)
 
 
-class IsolationError(RuntimeError):
-    pass
+class IsolationError(InputError):
+    """No sandbox of the required level can run here; the message names the fix."""
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ class Sandbox:
     """One sandboxed interpreter for one check; never reused. Use as a context manager."""
 
     @classmethod
-    def fresh(cls, limits: Limits, mode: str, entry_point: str = "") -> "Sandbox":
+    def fresh(cls, limits: Limits, mode: str, entry_point: str = "") -> Sandbox:
         """A never-used sandbox at the level in force: a prestarted one when ready, else a new one."""
         iso = isolation.require()
         box = _PRESTARTED.take(iso, limits.tmpfs_bytes) or cls(limits, mode, entry_point, iso)

@@ -68,7 +68,8 @@ if _cfg["hook"]:
                 raise PermissionError(f"sandbox: {event} of another process is not allowed")
         elif event == "open":
             path, mode, flags = args
-            writing = (mode and any(c in mode for c in "wax+")) or (flags and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND))
+            write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+            writing = (mode and any(c in mode for c in "wax+")) or (flags and flags & write_flags)
             if writing and not isinstance(path, int) and not _inside(path):
                 raise PermissionError(f"sandbox: writing {path} outside the sandbox directory is not allowed")
         elif event in _PATHS:

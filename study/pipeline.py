@@ -102,9 +102,9 @@ class Study:
         return {"train_tokens": manifest["train_tokens"], "vocab_size": manifest["vocab_size"]}
 
     def stage_plan(self):
-        from trainer.ladder import plan_table
+        from trainer.ladder import measure_matmul_flops, plan_table
 
-        table = plan_table(self.planned())
+        table = plan_table(self.planned(), matmul_flops=measure_matmul_flops())  # the study trains here: time it
         write_text_atomic(self.out / "plan.txt", table + "\n")
         self.log(table)
         return {}
@@ -162,6 +162,7 @@ class Study:
     def inputs(self, runs=None):
         """(eval rows, checkpoint rows, PassUntil records), restricted to `runs` when given."""
         from analysis.io import read_csv, read_jsonl
+        from contracts.records import read_records
 
         names = {r.name for r in (runs or self.planned())}
         eval_rows = [r for r in read_csv(self.out / "eval.csv") if r["run"] in names]
@@ -170,7 +171,7 @@ class Study:
         for task in PASSUNTIL_TASKS:
             path = self.out / "passuntil" / f"{task}.jsonl"
             if path.is_file():
-                records += [r for r in read_jsonl(path) if r["model"] in names]
+                records += [r for r in read_records(path).records if r["model"] in names]
         return eval_rows, checkpoints, records
 
     def stage_fit_predict(self):

@@ -22,7 +22,7 @@ SMOKE_SPEC = {
     "checkpoints": {"log_spaced": 2, "every_tokens": 20480}, "seed": 1234, "val_tokens": 8192, "log_interval": 20,
 }
 
-PRESETS = {
+PRESETS: dict[str, dict] = {
     "smoke": {"spec": SMOKE_SPEC, "world": {"n_entities": 60, "test_facts": 12, "test_add": 12, "test_copy": 12},
               "eval_limit": 12, "passuntil": {"r": 1, "max_samples": 48, "batch_size": 48, "chunk_size": 16, "limit": 6},
               "dry_run_only": False},

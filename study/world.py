@@ -47,7 +47,7 @@ class World:
         # Tested facts are spread over the frequency ranks: frequent ones first learned, rare ones later.
         step = max(1, n_entities // test_facts)
         self.test_fact_ids = list(range(0, n_entities, step))[:test_facts]
-        self.test_add = []
+        self.test_add: list[tuple[int, int]] = []
         seen = set()
         while len(self.test_add) < test_add:
             a, b = rng.randint(100, 999), rng.randint(100, 999)

@@ -45,9 +45,9 @@ def data_dir(tmp_path_factory, corpus_dir) -> Path:
 
 
 def run_cli(*args: str, cwd: Path | None = None, check: bool = False, env: dict | None = None, timeout: int = 600):
-    """Run `emergent ...` in a real subprocess (python -m trainer)."""
+    """Run `emergent ...` in a real subprocess (python -m emergent)."""
     full_env = {**os.environ, **(env or {})}
-    result = subprocess.run([sys.executable, "-m", "trainer", *args], cwd=cwd, capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "emergent", *args], cwd=cwd, capture_output=True, text=True,
                             env=full_env, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"emergent {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")

@@ -19,7 +19,7 @@ TASKS = "es_hellaswag,es_winogrande,es_triviaqa_nll,es_triviaqa"
 def _eval(python: str, run, table, backend: str) -> dict:
     env = {**os.environ, "EMERGENT_SUITE_DATA": str(SUITE_FIXTURES), "VLLM_TARGET_DEVICE": "cpu",
            "TOKENIZERS_PARALLELISM": "false"}
-    result = subprocess.run([python, "-m", "trainer", "eval", str(run), "--tasks", TASKS, "--table", str(table),
+    result = subprocess.run([python, "-m", "emergent", "eval", str(run), "--tasks", TASKS, "--table", str(table),
                              "--limit", "3", "--backend", backend], capture_output=True, text=True, env=env, timeout=900)
     assert result.returncode == 0, result.stderr[-4000:]
     with open(table, newline="") as fh:

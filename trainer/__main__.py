@@ -1,4 +1,4 @@
-from trainer.cli import main
+from trainer.cli import group
 
-if __name__ == "__main__":  # vLLM's worker processes re-import the main module
-    main()
+if __name__ == "__main__":  # `python -m trainer train ...`: the trainer's commands alone (`emergent` has them all)
+    group()

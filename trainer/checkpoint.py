@@ -15,8 +15,10 @@ from pathlib import Path
 import torch
 
 from contracts.atomic import append_jsonl, read_jsonl, replace_dir_atomic, write_jsonl_atomic, write_text_atomic
-from trainer.config import ModelConfig
+from trainer.config import ModelConfig, checkpoint_steps
 from trainer.hf_convert import save_hf_checkpoint
+
+__all__ = ["checkpoint_steps", "latest_resumable", "repair_run_dir", "save_checkpoint", "step_dir"]
 
 TRAINER_STATE = "trainer_state.pt"
 RECORD = "checkpoint.json"
@@ -68,26 +70,3 @@ def repair_run_dir(run_dir: Path, resume_step: int) -> None:
     write_jsonl_atomic(run_dir / "checkpoints.jsonl", records)
     metrics = [m for m in read_jsonl(run_dir / "metrics.jsonl") if m["step"] <= resume_step]
     write_jsonl_atomic(run_dir / "metrics.jsonl", metrics)
-
-
-def checkpoint_steps(total_steps: int, tokens_per_step: int, log_spaced: int, every_tokens: float | None,
-                     final: bool = True) -> list[int]:
-    """The steps at which a run saves: log-spaced early steps, every K tokens, and the final step.
-
-    Early checkpoints are log-spaced (as Pythia's and OLMo's are) because loss falls fastest there.
-    """
-    every = max(1, round(every_tokens / tokens_per_step)) if every_tokens else None
-    steps: set[int] = set()
-    if log_spaced > 0:
-        horizon = min(every, total_steps) if every else max(1, total_steps // 4)
-        k = 0
-        early = sorted({max(1, int(round(horizon ** (i / log_spaced)))) for i in range(log_spaced)})
-        while len(early) < log_spaced and k < horizon:  # tiny horizons: fill with the first steps
-            k += 1
-            early = sorted(set(early) | {k})
-        steps.update(s for s in early if s <= total_steps)
-    if every:
-        steps.update(range(every, total_steps + 1, every))
-    if final:
-        steps.add(total_steps)
-    return sorted(steps)

@@ -1,40 +1,31 @@
-"""`emergent`: the umbrella command. Each stage adds its subcommands from its own package.
+"""The trainer's commands: `emergent train`, `emergent data prepare`, `emergent ladder plan|run`.
 
-Errors a user can fix (contracts.errors.EmergentError) print as one line and exit with status 2.
+This module only declares the group; emergent/cli.py composes it with the other stages' groups.
+Errors a user can fix are contracts.errors exceptions (click exceptions): one line, exit status 2.
 """
 from __future__ import annotations
 
 import functools
-import sys
 
 import click
 
-from contracts.errors import EmergentError
+from contracts.errors import DataError
 
 
-class FriendlyGroup(click.Group):
-    def invoke(self, ctx):
-        from analysis.results import AnalysisError
-
-        try:
-            return super().invoke(ctx)
-        except (EmergentError, AnalysisError) as err:
-            click.echo(f"error: {err}", err=True)
-            sys.exit(2)
+@click.group("trainer", context_settings={"help_option_names": ["-h", "--help"]})
+def group() -> None:
+    """Train models: data preparation, single runs and ladders."""
 
 
-@click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
-    """Study and predict emergent abilities of language models from the loss perspective."""
-
-
-@main.command("train")
+@group.command("train")
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="Run config YAML (TrainConfig).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory to create (or continue with --resume).")
 @click.option("--data", "data_dir", type=click.Path(), help="Prepared data directory (overrides data_dir in the config).")
 @click.option("--resume", is_flag=True, help="Continue from the latest complete checkpoint in --out.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs still go to metrics.jsonl).")
-def train_command(config_path, out, data_dir, resume, no_progress):
+@click.option("--log", "log_to", multiple=True, type=click.Choice(["tensorboard", "wandb"]),
+              help="Also log to TensorBoard or W&B (optional extras; metrics.jsonl is always written). Repeatable.")
+def train_command(config_path, out, data_dir, resume, no_progress, log_to):
     """Train one run (any number of processes: wrap in torchrun for DDP/FSDP)."""
     from trainer.config import TrainConfig
     from trainer.loop import train
@@ -42,11 +33,13 @@ def train_command(config_path, out, data_dir, resume, no_progress):
     cfg = TrainConfig.from_yaml(config_path)
     if data_dir:
         cfg.data_dir = data_dir
+    if log_to:
+        cfg.log_to = sorted(set(cfg.log_to) | set(log_to))
     summary = train(cfg, out, resume=resume, progress=not no_progress)
     click.echo(f"trained {summary['steps']} steps, {summary['tokens']:,} tokens; last checkpoint {summary['last_checkpoint']}")
 
 
-@main.group("data")
+@group.group("data")
 def data_group():
     """Prepare tokenizers and token shards."""
 
@@ -54,9 +47,10 @@ def data_group():
 @data_group.command("prepare")
 @click.argument("inputs", nargs=-1)
 @click.option("--out", required=True, type=click.Path(file_okay=False))
-@click.option("--vocab-size", default=8192, show_default=True, help="BPE vocabulary to train (ignored with --tokenizer).")
+@click.option("--vocab-size", default=8192, show_default=True, type=click.IntRange(min=2),
+              help="BPE vocabulary to train (ignored with --tokenizer).")
 @click.option("--tokenizer", "tokenizer_dir", type=click.Path(), help="Use an existing Hugging Face tokenizer directory.")
-@click.option("--val-fraction", default=0.01, show_default=True)
+@click.option("--val-fraction", default=0.01, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True))
 @click.option("--seed", default=1234, show_default=True)
 @click.option("--text-field", default="text", show_default=True, help="Field holding the text in JSONL/parquet.")
 @click.option("--dtype", default="auto", type=click.Choice(["auto", "uint16", "uint32"]), show_default=True)
@@ -66,7 +60,6 @@ def data_prepare_command(inputs, out, vocab_size, tokenizer_dir, val_fraction, s
     from pathlib import Path
 
     from trainer.data_prepare import prepare
-    from contracts.errors import DataError
 
     inputs = list(inputs)
     if default_corpus:
@@ -81,19 +74,28 @@ def data_prepare_command(inputs, out, vocab_size, tokenizer_dir, val_fraction, s
                f"{len(manifest['train'])} shard(s), {manifest['val']['tokens']:,} validation tokens ({manifest['dtype']})")
 
 
-@main.group("ladder")
+@group.group("ladder")
 def ladder_group():
     """Plan and train a ladder of model sizes and token budgets."""
 
 
 @ladder_group.command("plan")
 @click.argument("spec")
-@click.option("--vocab-size", type=int, help="Override the spec's planning vocabulary.")
-def ladder_plan_command(spec, vocab_size):
+@click.option("--vocab-size", type=click.IntRange(min=2), help="Override the spec's planning vocabulary.")
+@click.option("--time-here", is_flag=True,
+              help="Time a matmul on this machine (needs torch) to fill the 'est. here' column.")
+@click.option("--matmul-gflops", type=click.FloatRange(min=0, min_open=True),
+              help="This machine's matmul rate in GFLOP/s, for 'est. here' without timing it.")
+def ladder_plan_command(spec, vocab_size, time_here, matmul_gflops):
     """Print the plan of SPEC (a name from trainer/specs or a YAML path) without training."""
     from trainer.ladder import load_spec, plan, plan_table
 
-    click.echo(plan_table(plan(load_spec(spec), vocab_size=vocab_size)))
+    rate = matmul_gflops * 1e9 if matmul_gflops else None
+    if time_here and rate is None:
+        from trainer.ladder import measure_matmul_flops
+
+        rate = measure_matmul_flops()
+    click.echo(plan_table(plan(load_spec(spec), vocab_size=vocab_size), matmul_flops=rate))
 
 
 @ladder_group.command("run")
@@ -108,39 +110,3 @@ def ladder_run_command(spec, out, data_dir, only, no_progress):
 
     run_ladder(load_spec(spec), out, data_dir=data_dir, only=list(only) or None, progress=not no_progress,
                log=functools.partial(click.echo, err=False))
-
-
-@main.command("eval")
-@click.argument("targets", nargs=-1, required=True)
-@click.option("--tasks", required=True, help="Comma-separated tasks or groups, e.g. emergent_suite or es_mmlu,es_gsm8k.")
-@click.option("--table", required=True, type=click.Path(dir_okay=False), help="Eval table (CSV) to append to.")
-@click.option("--backend", default="hf", type=click.Choice(["hf", "vllm"]), show_default=True)
-@click.option("--batch-size", default="8", show_default=True)
-@click.option("--limit", type=float, help="Items per task (for quick looks; not for the study).")
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--model-args", default="", help="Extra lm-eval model_args, e.g. tensor_parallel_size=2.")
-def eval_command(targets, tasks, table, backend, batch_size, limit, device, model_args):
-    """Evaluate every checkpoint of TARGETS (run or checkpoint directories) with lm-eval."""
-    from lm_eval_tasks.evaluate import evaluate
-    from lm_eval_tasks.sources import DatasetMissing
-
-    try:
-        added = evaluate(targets, [t.strip() for t in tasks.split(",") if t.strip()], table, backend=backend,
-                         batch_size=int(batch_size) if batch_size.isdigit() else batch_size, limit=limit,
-                         device=device, model_args=model_args)
-    except (ValueError, DatasetMissing) as err:
-        raise EmergentError(str(err)) from None
-    click.echo(f"{added} rows appended to {table}")
-
-
-def _register_stages() -> None:
-    """Later stages add their commands here; their imports stay lazy inside the commands."""
-    from analysis.cli import register
-
-    register(main)
-
-
-_register_stages()
-
-if __name__ == "__main__":
-    main()

@@ -67,6 +67,7 @@ class ModelConfig:
                 f"model.d_model={self.d_model} is not divisible by model.n_heads={self.n_heads}; "
                 f"choose n_heads dividing d_model (e.g. {self.d_model // 64 or 1} heads of 64)"
             )
+        assert self.n_kv_heads is not None and self.d_ff is not None  # resolved in __post_init__
         if self.n_heads % self.n_kv_heads:
             raise ConfigError(
                 f"model.n_kv_heads={self.n_kv_heads} does not divide model.n_heads={self.n_heads}; "
@@ -117,6 +118,29 @@ class CheckpointPlan:
     keep_trainer_state: str = "last"  # "last": optimizer state only in the newest checkpoint; "all": in every one
 
 
+def checkpoint_steps(total_steps: int, tokens_per_step: int, log_spaced: int, every_tokens: float | None,
+                     final: bool = True) -> list[int]:
+    """The steps at which a run saves: log-spaced early steps, every K tokens, and the final step.
+
+    Early checkpoints are log-spaced (as Pythia's and OLMo's are) because loss falls fastest there.
+    """
+    every = max(1, round(every_tokens / tokens_per_step)) if every_tokens else None
+    steps: set[int] = set()
+    if log_spaced > 0:
+        horizon = min(every, total_steps) if every else max(1, total_steps // 4)
+        k = 0
+        early = sorted({max(1, int(round(horizon ** (i / log_spaced)))) for i in range(log_spaced)})
+        while len(early) < log_spaced and k < horizon:  # tiny horizons: fill with the first steps
+            k += 1
+            early = sorted(set(early) | {k})
+        steps.update(s for s in early if s <= total_steps)
+    if every:
+        steps.update(range(every, total_steps + 1, every))
+    if final:
+        steps.add(total_steps)
+    return sorted(steps)
+
+
 @dataclass
 class TrainConfig:
     model: ModelConfig
@@ -138,6 +162,7 @@ class TrainConfig:
     compile: bool = False
     parallel: str = "auto"  # auto (DDP when several processes), ddp, fsdp
     name: str = "run"
+    log_to: list[str] = field(default_factory=list)  # besides metrics.jsonl: "tensorboard", "wandb" (optional extras)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -161,6 +186,8 @@ class TrainConfig:
             raise ConfigError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.parallel not in ("auto", "ddp", "fsdp"):
             raise ConfigError(f"parallel must be auto, ddp or fsdp, got {self.parallel!r}")
+        if set(self.log_to) - {"tensorboard", "wandb"}:
+            raise ConfigError(f"log_to may name tensorboard and wandb, got {self.log_to!r} (metrics.jsonl is always written)")
 
     @property
     def tokens_per_step(self) -> int:
@@ -174,7 +201,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
         raw = dict(raw)
         try:
             model = ModelConfig(**raw.pop("model"))
@@ -194,7 +221,7 @@ class TrainConfig:
             raise ConfigError(f"config has an unknown or missing field: {err}") from None
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "TrainConfig":
+    def from_yaml(cls, path: str | Path) -> TrainConfig:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")

@@ -42,7 +42,7 @@ class TokenStream:
             raise DataError(f"{self.data_dir} has fewer than seq_len + 1 = {seq_len + 1} training tokens; "
                             "prepare more text or lower seq_len")
         self._shard_start = np.concatenate([[0], np.cumsum(per_shard)])
-        self._epoch, self._order = -1, None
+        self._epoch, self._order = -1, np.empty(0, dtype=np.int64)  # filled on first use
 
     @property
     def vocab_size(self) -> int:

@@ -13,11 +13,11 @@ import random
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from contracts.atomic import write_text_atomic
+from contracts.atomic import iter_jsonl, write_text_atomic
 from contracts.errors import DataError
 from contracts.provenance import provenance
 from trainer.shards import dtype_for_vocab, write_shard
@@ -49,13 +49,7 @@ def read_documents(path: Path, text_field: str = "text") -> list[str]:
         return list(_paragraph_documents(path.read_text(encoding="utf-8", errors="replace")))
     if path.suffix == ".jsonl":
         docs = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                raise DataError(f"{path}:{n} is not valid JSON; each line must be an object with a {text_field!r} field") from None
+        for n, row in iter_jsonl(path, strict=True):
             if text_field not in row:
                 raise DataError(f"{path}:{n} has no {text_field!r} field; pass --text-field NAME")
             docs.append(str(row[text_field]))
@@ -159,9 +153,9 @@ def prepare(inputs: list[str | Path], out: str | Path, vocab_size: int = 8192, t
     if dtype == "auto":
         np_dtype = dtype_for_vocab(vocab)
     else:
-        np_dtype = {"uint16": np.uint16, "uint32": np.uint32}.get(dtype)
-        if np_dtype is None:
+        if dtype not in ("uint16", "uint32"):
             raise DataError(f"--dtype must be auto, uint16 or uint32, got {dtype!r}")
+        np_dtype = np.uint16 if dtype == "uint16" else np.uint32
         if vocab - 1 > np.iinfo(np_dtype).max:
             raise DataError(f"vocabulary of {vocab} tokens does not fit {dtype} shards (max id {np.iinfo(np_dtype).max}); use --dtype uint32")
 

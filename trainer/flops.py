@@ -12,13 +12,17 @@ Conventions (stated once, used everywhere):
 """
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from trainer.config import ModelConfig
+
+if TYPE_CHECKING:  # torch only where a device is asked about: planning a ladder needs no torch
+    import torch
 
 
 def param_counts(cfg: ModelConfig) -> dict[str, int]:
     d, h, kv, hd, ff = cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.d_ff
+    assert kv is not None and ff is not None  # ModelConfig resolves both in __post_init__
     per_layer = d * (h + 2 * kv) * hd + h * hd * d + 3 * d * ff + 2 * d
     embedding = cfg.vocab_size * d
     head = 0 if cfg.tie_embeddings else cfg.vocab_size * d
@@ -53,6 +57,8 @@ PEAK_FLOPS = {
 def device_peak_flops(device: torch.device, precision: str) -> float | None:
     if device.type != "cuda" or precision != "bf16":
         return None  # CPU peaks depend on SKU, clocks and threads; no honest table exists
+    import torch
+
     name = torch.cuda.get_device_name(device)
     for key, peak in PEAK_FLOPS.items():  # ordered: specific names before generic ones
         if key in name:

@@ -17,14 +17,15 @@ Every (rung, token budget) pair is one run: RUNS_DIR/<rung>-<tokens>/.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainer.config import ModelConfig, TrainConfig, load_yaml
-from trainer.checkpoint import checkpoint_steps
+from trainer.config import ModelConfig, TrainConfig, checkpoint_steps, load_yaml
 from contracts.errors import ConfigError
+from contracts.table import format_table
 from trainer.flops import flops_per_token, param_counts, training_flops
 
 SPEC_DIR = Path(__file__).parent / "specs"
@@ -60,7 +61,8 @@ def shape_from_params(target: float, vocab_size: int, rule: dict) -> dict:
     aspect = float(rule.get("aspect_ratio", 64))
     count = rule.get("count", "total")
     tie = bool(rule.get("tie_embeddings", True))
-    best, best_err = None, math.inf
+    best: dict = {}
+    best_err = math.inf
     for layers in range(1, 257):
         heads = max(1, round(aspect * layers / head_dim))
         d_model = heads * head_dim
@@ -114,6 +116,17 @@ def learning_rate(spec: dict, d_model: int) -> float:
     return base
 
 
+def set_fields(section: object, values: dict, where: str) -> None:
+    """Set a config section's fields from a spec; a key the section does not have is a typo, not a no-op."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where} must be a mapping, got {values!r}")
+    known = {f.name for f in dataclasses.fields(section)}  # type: ignore[arg-type]
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{where} has no field {key!r}; known fields: {', '.join(sorted(known))}")
+        setattr(section, key, value)
+
+
 def plan(spec: dict, data_dir: str | None = None, vocab_size: int | None = None) -> list[PlannedRun]:
     vocab = int(vocab_size or spec.get("vocab_size", 32000))
     seq_len = int(spec.get("seq_len", 2048))
@@ -146,11 +159,11 @@ def plan(spec: dict, data_dir: str | None = None, vocab_size: int | None = None)
                 log_interval=int(spec.get("log_interval", 10)),
                 name=f"{name}-{tokens_label(tokens)}",
             )
-            cfg.optim.__dict__.update(spec.get("optim", {}) or {})
-            cfg.optim.betas = tuple(cfg.optim.betas)
+            for section in ("optim", "schedule", "checkpoints"):
+                set_fields(getattr(cfg, section), spec.get(section) or {}, f"ladder spec {spec['name']}: {section}")
+            beta1, beta2 = cfg.optim.betas
+            cfg.optim.betas = (float(beta1), float(beta2))
             cfg.optim.lr = float(rung.get("lr", learning_rate(spec, model.d_model)))
-            cfg.schedule.__dict__.update(spec.get("schedule", {}) or {})
-            cfg.checkpoints.__dict__.update(spec.get("checkpoints", {}) or {})
             for key in ("device", "precision", "compile", "parallel"):
                 if key in spec:
                     setattr(cfg, key, spec[key])
@@ -214,24 +227,25 @@ def human_duration(seconds: float) -> str:
 
 
 def plan_table(runs: list[PlannedRun], matmul_flops: float | None = None) -> str:
-    matmul_flops = matmul_flops or measure_matmul_flops()
+    """The plan as a table. 'est. here' needs this machine's matmul rate (FLOP/s): pass one, e.g. from
+    measure_matmul_flops(); without it the column shows '-' (printing a plan never times the machine)."""
     header = ["run", "layers", "d_model", "heads", "params", "non-emb", "tokens", "FLOPs (6ND)", "steps",
               "ckpts", "lr", "est. here", "est. H100@40%"]
-    rows = [header]
+    rows = []
     for r in runs:
         m = r.config.model
-        rows.append([r.name, str(m.n_layers), str(m.d_model), f"{m.n_heads}/{m.n_kv_heads}", human_count(r.params),
-                     human_count(r.params_nonembedding), human_count(r.tokens), f"{r.flops:.3g}", str(r.steps),
-                     str(r.checkpoints), f"{r.config.optim.lr:.2g}", human_duration(estimate_seconds_here(r, matmul_flops)),
-                     human_duration(estimate_seconds_h100(r))])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    total_here = sum(estimate_seconds_here(r, matmul_flops) for r in runs)
-    lines.append(f"{len(runs)} runs, {sum(r.flops for r in runs):.3g} FLOPs in all; "
-                 f"about {human_duration(total_here)} here (matmul rate {matmul_flops / 1e9:.0f} GFLOP/s), "
-                 f"{human_duration(sum(estimate_seconds_h100(r) for r in runs))} on one H100 at 40% MFU")
-    return "\n".join(lines)
+        here = human_duration(estimate_seconds_here(r, matmul_flops)) if matmul_flops else "-"
+        rows.append([r.name, m.n_layers, m.d_model, f"{m.n_heads}/{m.n_kv_heads}", human_count(r.params),
+                     human_count(r.params_nonembedding), human_count(r.tokens), f"{r.flops:.3g}", r.steps,
+                     r.checkpoints, f"{r.config.optim.lr:.2g}", here, human_duration(estimate_seconds_h100(r))])
+    if matmul_flops:
+        total_here = sum(estimate_seconds_here(r, matmul_flops) for r in runs)
+        here = f"about {human_duration(total_here)} here (matmul rate {matmul_flops / 1e9:.0f} GFLOP/s)"
+    else:
+        here = "time here not estimated (--time-here measures this machine)"
+    footer = (f"{len(runs)} runs, {sum(r.flops for r in runs):.3g} FLOPs in all; {here}, "
+              f"{human_duration(sum(estimate_seconds_h100(r) for r in runs))} on one H100 at 40% MFU")
+    return format_table(header, rows, align="l" + "r" * (len(header) - 1)) + "\n" + footer
 
 
 def run_ladder(spec: dict, out: str | Path, data_dir: str | Path | None = None, only: list[str] | None = None,

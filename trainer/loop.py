@@ -13,7 +13,8 @@ import yaml
 from tqdm import tqdm
 
 from trainer import parallel
-from contracts.atomic import append_jsonl, write_text_atomic
+from contracts.atomic import write_text_atomic
+from trainer.logger import make_logger
 from trainer.checkpoint import TRAINER_STATE, checkpoint_steps, latest_resumable, repair_run_dir, save_checkpoint
 from trainer.config import TrainConfig
 from trainer.data import TokenStream, validation_batches
@@ -43,7 +44,7 @@ def resolve_precision(cfg: TrainConfig, device: torch.device) -> str:
 
 
 def _comparable(config: dict) -> dict:
-    return {k: v for k, v in config.items() if k not in ("provenance",)}
+    return {k: v for k, v in config.items() if k not in ("provenance", "log_to")}  # where logs go may change on resume
 
 
 def prepare_run_dir(run_dir: Path, cfg: TrainConfig, resume: bool) -> None:
@@ -138,6 +139,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, world:
         random.setstate(state["rng"]["python"])
     if world.is_main and resume:
         repair_run_dir(run_dir, start_step)
+    metrics_log = make_logger(run_dir, cfg.log_to, cfg.name, cfg.to_dict()) if world.is_main else None
 
     total = cfg.total_steps
     plan = set(checkpoint_steps(total, cfg.tokens_per_step, cfg.checkpoints.log_spaced,
@@ -185,8 +187,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, world:
             tps = window_tokens / elapsed
             util = mfu(tps, cfg.model, cfg.seq_len, peak, world.world_size)
             bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{tps:,.0f}", lr=f"{lr:.2e}")
-            if world.is_main:
-                append_jsonl(run_dir / "metrics.jsonl", {
+            if metrics_log is not None:
+                metrics_log.log({
                     "step": done, "tokens": tokens_seen, "loss": loss_value, "loss_smoothed": smoothed, "lr": lr,
                     "grad_norm": float(grad_norm), "tokens_per_s": tps, "mfu": util})
             window_tokens, window_start = 0, time.perf_counter()
@@ -216,5 +218,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, world:
                 torch.distributed.barrier()
             window_start = time.perf_counter()  # keep eval and save time out of tokens/s
     bar.close()
+    if metrics_log is not None:
+        metrics_log.close()
     return {"run_dir": str(run_dir), "steps": total, "tokens": total * cfg.tokens_per_step, **counts,
             "last_checkpoint": last_ckpt}

@@ -1,0 +1,40 @@
+"""`emergent`: the umbrella command, composed from each stage's own click group.
+
+Every stage declares its commands in its own package and imports no other stage; this module (and
+only it) puts them together, so `emergent train|data|ladder` (trainer), `emergent eval` (the suite),
+`emergent passuntil ...` (also the `passuntil` script), `emergent fit|predict` (analysis) and
+`emergent study` sit side by side. Errors are contracts.errors exceptions, which are click exceptions:
+one line on stderr, exit status 2 for wrong input (click's usage status) and 1 for a runtime failure.
+"""
+from __future__ import annotations
+
+from importlib import metadata
+
+import click
+
+from analysis.cli import fit_group, predict_command
+from lm_eval_tasks.cli import eval_command
+from passuntil.cli import main as passuntil_group
+from study.cli import study_command
+from trainer.cli import group as trainer_group
+
+
+def version() -> str:
+    try:
+        return metadata.version("emergent-suite")
+    except metadata.PackageNotFoundError:
+        return "unknown (source tree, not installed)"
+
+
+@click.group("emergent", context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version(), "--version", prog_name="emergent", message="%(prog)s %(version)s")
+def main() -> None:
+    """Study and predict emergent abilities of language models from the loss perspective."""
+
+
+for _command in (*trainer_group.commands.values(), eval_command, passuntil_group, fit_group, predict_command,
+                 study_command):
+    main.add_command(_command)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""The suite's command: `emergent eval` (lm-eval over every checkpoint of run directories).
+
+emergent/cli.py composes it with the other stages' commands; this module imports no other stage.
+"""
+from __future__ import annotations
+
+import click
+
+from contracts.errors import InputError
+
+
+class BatchSize(click.ParamType):
+    """lm-eval's batch size: a positive integer, 'auto', or 'auto:N' (N re-detections)."""
+
+    name = "batch_size"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip()
+        if text.isdigit() and int(text) > 0:
+            return int(text)
+        if text == "auto" or (text.startswith("auto:") and text[5:].isdigit()):
+            return text
+        self.fail(f"{value!r} is not a positive integer, 'auto' or 'auto:N'", param, ctx)
+
+
+@click.command("eval")
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--tasks", required=True, help="Comma-separated tasks or groups, e.g. emergent_suite or es_mmlu,es_gsm8k.")
+@click.option("--table", required=True, type=click.Path(dir_okay=False), help="Eval table (CSV) to append to.")
+@click.option("--backend", default="hf", type=click.Choice(["hf", "vllm"]), show_default=True)
+@click.option("--batch-size", default="8", type=BatchSize(), show_default=True, help="A positive integer, auto or auto:N.")
+@click.option("--limit", type=click.FloatRange(min=0, min_open=True), help="Items per task (for quick looks; not for the study).")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--model-args", default="", help="Extra lm-eval model_args, e.g. tensor_parallel_size=2.")
+def eval_command(targets, tasks, table, backend, batch_size, limit, device, model_args):
+    """Evaluate every checkpoint of TARGETS (run or checkpoint directories) with lm-eval."""
+    from lm_eval_tasks.evaluate import evaluate
+    from lm_eval_tasks.sources import DatasetMissing
+
+    try:
+        added = evaluate(targets, [t.strip() for t in tasks.split(",") if t.strip()], table, backend=backend,
+                         batch_size=batch_size, limit=limit, device=device, model_args=model_args)
+    except (ValueError, DatasetMissing) as err:
+        if isinstance(err, click.ClickException):
+            raise
+        raise InputError(str(err)) from None
+    click.echo(f"{added} rows appended to {table}")
