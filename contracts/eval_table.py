@@ -73,7 +73,7 @@ def append_eval_rows(path: str | Path, rows: list[dict], warn=None) -> list[dict
     """Add rows to the table (rewritten atomically). A row whose checkpoint and task already have rows
     under another limit is kept, and `warn` is told: the limit column tells the two apart."""
     existing = read_eval_table(path, missing_ok=True)
-    before = {}
+    before: dict[tuple, set] = {}
     for row in existing:
         before.setdefault((row["run"], row["checkpoint"], row["task"]), set()).add(row["limit"])
     mixed = set()

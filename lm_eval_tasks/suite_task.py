@@ -41,6 +41,8 @@ class SuiteTask(ConfigurableTask):
         config.pop("class", None)  # the YAML key that chose this class; not a task setting
         mode = config.pop(SKIP_KEY, "fail")
         load = config.get("custom_dataset")
+        if load is None:
+            raise ValueError(f"task {config.get('task')}: class SuiteTask needs custom_dataset in its YAML")
         try:  # load once here (to decide), hand the rows to __init__'s download()
             dataset = load(**(config.get("metadata") or {}), **(config.get("dataset_kwargs") or {}))
         except DatasetMissing as err:

@@ -33,7 +33,7 @@ def _gpu_list(shard: int, tp: int) -> str:
 
 def passuntil_commands(out: str, run: PlannedRun, bigbench: str) -> list[str]:
     model = run.config.model
-    tp = tensor_parallel_size(model.n_heads, model.n_kv_heads)
+    tp = tensor_parallel_size(model.n_heads, model.n_kv_heads or model.n_heads)
     shards = GPUS_PER_NODE // tp
     lines = []
     for task, folder in PASSUNTIL_TASKS.items():
@@ -56,7 +56,7 @@ def dry_run(preset: dict, out: str, bigbench: str = "BIG-bench/bigbench/benchmar
         lines.append(f"torchrun --nproc_per_node {GPUS_PER_NODE} -m trainer ladder run {name} --out {out} "
                      f"--data {out}/data --only {r.name}")
     for r in runs:
-        tp = tensor_parallel_size(r.config.model.n_heads, r.config.model.n_kv_heads)
+        tp = tensor_parallel_size(r.config.model.n_heads, r.config.model.n_kv_heads or r.config.model.n_heads)
         lines.append(f"emergent eval {out}/runs/{r.name} --tasks emergent_suite --table {out}/eval.csv --backend vllm "
                      f"--model-args tensor_parallel_size={tp},data_parallel_size={GPUS_PER_NODE // tp}")
     for r in runs:

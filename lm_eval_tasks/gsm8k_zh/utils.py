@@ -38,7 +38,7 @@ def load(**kwargs):
     return load_source(SOURCE)
 
 
-def question_and_answer(doc) -> tuple[str, str]:
+def question_and_answer(doc) -> tuple[str, str | None]:
     """(Chinese question, final number) from a row of either schema."""
     if doc.get("question_zh"):
         return doc["question_zh"].strip(), last_number(doc["answer"].split("####")[-1])
