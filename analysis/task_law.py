@@ -28,7 +28,16 @@ from analysis.instance_fit import fit_intercept, fit_two, loglik, shrink_slopes
 from analysis.results import AnalysisError
 from analysis.task_law_results import (InstanceTaskLawResults, TaskLawResults, f_of, pu_of,  # noqa: F401 (re-export)
                                         task_law_from_dict)
-from contracts.provenance import provenance
+from contracts.provenance import provenance as _provenance
+
+_MADE_WITH: dict = {}
+
+
+def provenance() -> dict:
+    """Library versions and git revision, read once per process (reading them costs ~0.3 s)."""
+    if not _MADE_WITH:
+        _MADE_WITH.update(_provenance())
+    return dict(_MADE_WITH)
 
 METHODS = ("instance", "wls", "glm")
 DEFAULT_METHOD = "instance"
@@ -106,7 +115,7 @@ class TaskLawModel:
     def fit(self):
         if self.method == "instance":
             return InstanceTaskLawModel(self.records, task=self.task).fit()
-        het = heterogeneity_test(self.records, self.task)
+        het = heterogeneity_test(self.records, self.task) if self.method == "glm" else {}
         if self.method == "glm":
             return self._fit_glm(het)
         return self._fit_wls(het)
@@ -212,7 +221,14 @@ class InstanceTaskLawModel:
             zero_ids=[ids[i] for i in zero], zero_samples=samples[zero].tolist(), zero_t=t[zero].tolist(),
             r=_r_of(self.records), n_censored=int(sum(bool(r["censored"]) for r in self.records)),
             mean_pu=_mean_pu_for_plot(self.records, sizes), heterogeneity=heterogeneity_test(self.records, self.task),
-            n_unconverged=int((~ok).sum()), provenance=provenance())
+            n_unconverged=int((~ok).sum()), line_spec=_line_spec(self.records, self.task), provenance=provenance())
+
+
+def _line_spec(records, task) -> dict:
+    try:
+        return TaskLawModel(records, task=task, method="wls").fit()._law_spec()
+    except AnalysisError:
+        return {}
 
 
 def _mean_pu_for_plot(records, sizes) -> dict:

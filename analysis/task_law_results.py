@@ -94,7 +94,8 @@ class _Contract:
 
     def _views(self) -> dict:
         cis = self.conf_int(0.05)
-        return {"law": self.kind, "confidence": 0.95,
+        spec = self._law_spec()
+        return {"law": self.kind, "confidence": 0.95, **({"law_spec": spec} if spec else {}),
                 "params": {k: {"estimate": _json(v), "ci_low": _json(cis.get(k, (None, None))[0]),
                                "ci_high": _json(cis.get(k, (None, None))[1])} for k, v in self.params.items()}}
 
@@ -131,6 +132,10 @@ class TaskLawResults(_Contract):
     @property
     def params(self) -> dict:
         return {"c": math.exp(self.log_c), "alpha": self.alpha, "log_c": self.log_c}
+
+    def _law_spec(self) -> dict:
+        """(log c, alpha) and covariance for readers that draw the line themselves (prefer predict())."""
+        return {"log_c": self.log_c, "alpha": self.alpha, "cov": self.cov, "df": self.df_resid, "method": self.method}
 
     @property
     def data(self) -> dict:
@@ -212,12 +217,18 @@ class InstanceTaskLawResults(_Contract):
     mean_pu: dict
     heterogeneity: dict
     n_unconverged: int = 0
+    line_spec: dict = field(default_factory=dict)  # the least-squares line on the mean PU, for old readers of law_spec
     formula: str = "IPU(N) = mean_i exp(-c_i N^-alpha_i)"
     provenance: dict = field(default_factory=dict)
 
     @property
     def n_instances(self) -> int:
         return len(self.a) + len(self.zero_ids)
+
+    def _law_spec(self) -> dict:
+        """Readers that draw (log c, alpha) themselves get the least-squares line, labelled as such; the instance
+        method's own prediction is predict() (task_law_from_dict(d).predict(N, alpha))."""
+        return dict(self.line_spec)
 
     def _log_c(self) -> np.ndarray:
         return np.array(self.a) + np.array(self.b) * self.t0
@@ -245,22 +256,22 @@ class InstanceTaskLawResults(_Contract):
         lc = tuple(float(v) for v in np.quantile((a + b * self.t0).mean(1), [alpha / 2, 1 - alpha / 2]))
         return {"alpha": (self.slope_mean - half_a, self.slope_mean + half_a), "log_c": lc, "c": (math.exp(lc[0]), math.exp(lc[1]))}
 
-    def _param_draws(self, rng):
+    def _param_draws(self, rng, n_draws: int = N_DRAWS):
         """(a, b) draws (N_DRAWS, n_inst): own errors per instance, the mean exponent's error shared by all,
         the intercept rotating about the point where the instance's data pin its line."""
         a, b = np.array(self.a), np.array(self.b)
-        z = rng.standard_normal((N_DRAWS, len(a), 2))
-        common = math.sqrt(self.slope_mean_var) * rng.standard_normal((N_DRAWS, 1))
+        z = rng.standard_normal((n_draws, len(a), 2))
+        common = math.sqrt(self.slope_mean_var) * rng.standard_normal((n_draws, 1))
         db = np.sqrt(np.array(self.var_b)) * z[..., 1] + np.array(self.slope_loading) * common
         da = np.sqrt(np.array(self.var_a)) * z[..., 0] + db * np.array(self.centre)
         return a + da, b + db
 
-    def _draws(self, N, alpha, rng):
+    def _draws(self, N, alpha, rng, n_draws: int = N_DRAWS):
         """Per-instance PU at N: (point (n_inst, len N), draws (N_DRAWS, n_inst, len N))."""
         t = np.log(N) - self.t0
         a, b = np.array(self.a), np.array(self.b)
         point = pu_of(a[:, None] - b[:, None] * t)
-        a_d, b_d = self._param_draws(rng)
+        a_d, b_d = self._param_draws(rng, n_draws)
         draws = pu_of(a_d[..., None] - b_d[..., None] * t)
         if self.zero_ids:
             from analysis.instance_fit import zero_pass_bound
@@ -268,16 +279,16 @@ class InstanceTaskLawResults(_Contract):
             bound = zero_pass_bound(np.array(self.zero_t), np.array(self.zero_samples, float), self.slope_mean, 1 - alpha)
             upper = pu_of(bound[:, None] - self.slope_mean * t)
             point = np.vstack([point, np.zeros_like(upper)])
-            draws = np.concatenate([draws, rng.uniform(size=(N_DRAWS, len(bound), 1)) * upper], axis=1)
+            draws = np.concatenate([draws, rng.uniform(size=(n_draws, len(bound), 1)) * upper], axis=1)
         return point, draws
 
-    def predict(self, N, alpha: float = 0.05, measured: bool = True, seed: int = 0) -> PUPrediction:
+    def predict(self, N, alpha: float = 0.05, measured: bool = True, seed: int = 0, n_draws: int = N_DRAWS) -> PUPrediction:
         """Mean PU over the instances at N. measured=True: a prediction interval for the mean PU that PassUntil
         (same r) will report at N: parameter draws per instance, then the r-sampling of each instance;
         measured=False: an interval for the instances' true mean PU."""
         N = np.atleast_1d(np.asarray(N, float))
         rng = np.random.default_rng(seed)
-        point, draws = self._draws(N, alpha, rng)
+        point, draws = self._draws(N, alpha, rng, n_draws)
         if measured:
             draws = measured_pu(rng, draws, self.r)
         low, high = np.quantile(draws.mean(1), [alpha / 2, 1 - alpha / 2], axis=0)

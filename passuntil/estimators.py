@@ -37,7 +37,9 @@ class InstanceEstimate:
     ci_high: float
 
 
-def estimate_instance(samples: int, passes: int, r: int, max_samples: int, alpha: float = 0.05) -> InstanceEstimate:
+def estimate_instance(samples: int, passes: int, r: int, max_samples: int, alpha: float = 0.05,
+                      interval: bool = True) -> InstanceEstimate:
+    """interval=False skips the exact interval (NaN bounds): simulations that only need the estimates."""
     if samples <= 0 or passes < 0 or passes > samples:
         raise ValueError(f"impossible instance: {passes} passes in {samples} samples")
     censored = passes < r
@@ -45,14 +47,18 @@ def estimate_instance(samples: int, passes: int, r: int, max_samples: int, alpha
         raise ValueError(f"an instance with {passes} < r = {r} passes must have reached the cap {max_samples}, not {samples}")
     if censored:
         x, n = passes, samples
+        if not interval:
+            return InstanceEstimate(samples, passes, censored, passes / samples, x / n, float("nan"), float("nan"))
         low = 0.0 if x == 0 else float(beta.ppf(alpha / 2, x, n - x + 1))
         high = 1.0 if x == n else float(beta.ppf(1 - alpha / 2, x + 1, n - x))
         unbiased = x / n
     else:
         k = samples
+        unbiased = (r - 1) / (k - 1) if r >= 2 else float(k == 1)
+        if not interval:
+            return InstanceEstimate(samples, passes, censored, passes / samples, unbiased, float("nan"), float("nan"))
         low = float(beta.ppf(alpha / 2, r, k - r + 1))
         high = 1.0 if k == r else float(beta.ppf(1 - alpha / 2, r, k - r))
-        unbiased = (r - 1) / (k - 1) if r >= 2 else float(k == 1)
     return InstanceEstimate(samples, passes, censored, passes / samples, unbiased, low, high)
 
 

@@ -23,14 +23,16 @@ def passuntil_draw(rng, p: float, r: int, cap: int) -> tuple[int, int]:
     return cap, int(np.sum(arrivals <= cap))
 
 
-def passuntil_records(pu_by_instance, sizes, r: int = 2, cap: int = 200_000, seed: int = 0, task: str = "sim") -> list[dict]:
-    """Records as `passuntil run` writes them, from inverse sampling with the true per-instance PU(N)."""
+def passuntil_records(pu_by_instance, sizes, r: int = 2, cap: int = 200_000, seed: int = 0, task: str = "sim",
+                      intervals: bool = True) -> list[dict]:
+    """Records as `passuntil run` writes them, from inverse sampling with the true per-instance PU(N)
+    (intervals=False: NaN exact-interval bounds, for simulations that do not read them)."""
     rng = np.random.default_rng(seed)
     out = []
     for i, pu_fn in enumerate(pu_by_instance):
         for n in sizes:
             samples, passes = passuntil_draw(rng, float(pu_fn(n)), r, cap)
-            est = estimate_instance(samples, passes, r, cap)
+            est = estimate_instance(samples, passes, r, cap, interval=intervals)
             out.append({"task": task, "instance_id": f"i{i}", "model": f"m{n:.3g}", "params": n, "samples": samples,
                         "passes": passes, "censored": est.censored, "r": r, "max_samples": cap, "pu_mle": est.pu_mle,
                         "pu_unbiased": est.pu_unbiased, "ci_low": est.ci_low, "ci_high": est.ci_high})
@@ -80,9 +82,9 @@ def simulate_methods(methods: dict, n_sims: int, seed: int = 0, cases=SIM_CASES,
         for _ in range(n_sims):
             insts, cap = sim_task(case, rng, r=r)
             truth = float(np.mean([f(SIM_TARGET) for f in insts]))
-            measured = float(np.mean([estimate_instance(*passuntil_draw(rng, f(SIM_TARGET), r, cap), r, cap).pu_unbiased
+            measured = float(np.mean([estimate_instance(*passuntil_draw(rng, f(SIM_TARGET), r, cap), r, cap, interval=False).pu_unbiased
                                       for f in insts]))
-            recs = passuntil_records(insts, SIM_SIZES, r=r, cap=cap, seed=int(rng.integers(1 << 31)))
+            recs = passuntil_records(insts, SIM_SIZES, r=r, cap=cap, seed=int(rng.integers(1 << 31)), intervals=False)
             for name, method in methods.items():
                 est, low, high = method(recs, SIM_TARGET)
                 row = table[case][name]
