@@ -18,7 +18,8 @@ N_DRAWS = 4000
 
 
 def pu_of(f):
-    return np.exp(-np.exp(f))
+    with np.errstate(over="ignore"):  # exp(-exp(F)) is 0 for a huge F, as it should be
+        return np.exp(-np.exp(f))
 
 
 def f_of(pu):
