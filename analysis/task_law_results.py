@@ -84,6 +84,9 @@ class _Contract:
     """to_dict/from_dict over the declared fields (plus read-only views for older readers)."""
     kind = ""
 
+    def _law_spec(self) -> dict:
+        return {}
+
     def to_dict(self) -> dict:
         return {"kind": self.kind, **_json(asdict(self)), **self._views()}
 
