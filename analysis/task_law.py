@@ -210,7 +210,7 @@ class InstanceTaskLawModel:
         loading = np.concatenate([load_fit, np.ones(len(rows) - n_fit)])
         a, var_a, centre = fit_intercept(t[rows], passes[rows], samples[rows], b)
         zero = np.flatnonzero(n_pass == 0)
-        return InstanceTaskLawResults(
+        results = InstanceTaskLawResults(
             task=self.task, method="instance",
             why="default: per-instance likelihood holds bias and prediction coverage with alike, differing and censored "
                 "instances (issue 15 simulation); the pooled GLM and least squares on the mean do not",
@@ -221,14 +221,26 @@ class InstanceTaskLawModel:
             zero_ids=[ids[i] for i in zero], zero_samples=samples[zero].tolist(), zero_t=t[zero].tolist(),
             r=_r_of(self.records), n_censored=int(sum(bool(r["censored"]) for r in self.records)),
             mean_pu=_mean_pu_for_plot(self.records, sizes), heterogeneity=heterogeneity_test(self.records, self.task),
-            n_unconverged=int((~ok).sum()), line_spec=_line_spec(self.records, self.task), provenance=provenance())
+            n_unconverged=int((~ok).sum()), provenance=provenance())
+        results.line_spec = _line_spec(self.records, self.task, results)
+        return results
 
 
-def _line_spec(records, task) -> dict:
+def _line_spec(records, task, results=None) -> dict:
+    """A (log c, alpha, cov) line for readers that draw it themselves: least squares on the mean PU, or, where a
+    size's mean PU is 0, through the instance model's mean PU at the fitted sizes (labelled by its method)."""
     try:
         return TaskLawModel(records, task=task, method="wls").fit()._law_spec()
     except AnalysisError:
+        pass
+    if results is None:
         return {}
+    sizes = np.array([float(k) for k in results.mean_pu])
+    pu = np.clip(results.predict(sizes, measured=False).estimate, 1e-300, 1 - 1e-12)
+    fit = sm.OLS(f_of(pu), sm.add_constant(np.log(sizes))).fit()
+    flip = np.diag([1.0, -1.0])
+    return {"log_c": float(fit.params[0]), "alpha": float(-fit.params[1]), "cov": (flip @ fit.cov_params() @ flip).tolist(),
+            "df": float(max(fit.df_resid, 1)), "method": "line through the instance model's mean PU"}
 
 
 def _mean_pu_for_plot(records, sizes) -> dict:
