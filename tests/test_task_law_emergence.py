@@ -20,12 +20,13 @@ def plain_law_task(rng, n=40):
     return [make(s, a) for s, a in zip(rng.normal(0, 0.3, n), rng.normal(0.6, 0.05, n))]
 
 
-@pytest.mark.slow  # ~5 s a task on a busy 2-core machine (the two-line fits)
+@pytest.mark.slow  # ~5-15 s a task on a busy 2-core machine (the two-line fits and the parametric bootstrap)
 def test_mechanism_false_positive_rate_is_held():
-    """BIC alone named a multi-step or multi-circuit mechanism for ~27% of plain-law tasks (8 of 30 measured);
-    the rule (curvature test in the mechanism's direction, then BIC) keeps it near the 5% level."""
+    """BIC alone named a multi-step or multi-circuit mechanism for 30% of plain-law tasks (24 of 80 measured);
+    the rule (curvature beyond what straight instances give, in the mechanism's direction, then BIC) keeps
+    it near its 5% level."""
     rng = np.random.default_rng(22)
-    named, named_by_bic_alone, n_sims = 0, 0, 16
+    named, named_by_bic_alone, n_sims = 0, 0, 12
     for s in range(n_sims):
         recs = passuntil_records(plain_law_task(rng), SIZES, cap=2_000_000, seed=s, intervals=False)
         fit = EmergenceModel(recs, n_boot=200, seed=s).fit()
@@ -33,7 +34,7 @@ def test_mechanism_false_positive_rate_is_held():
         bic = {k: v["bic"] for k, v in fit.mechanism_comparison.items()}
         named_by_bic_alone += min(bic.values()) < bic["task_law (line)"] - 2
     print(f"mechanism named for {named}/{n_sims} plain-law tasks; BIC alone: {named_by_bic_alone}/{n_sims}")
-    assert named <= 2, named
+    assert named <= 1 and named_by_bic_alone >= 2, (named, named_by_bic_alone)
 
 
 def test_emergence_results_round_trip():
