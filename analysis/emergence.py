@@ -150,7 +150,8 @@ class EmergenceModel:
         preferred = candidate[beaten[0]] if beaten else "task_law (line)"
         return EmergenceResults(
             task=self.task, q=float(quad[0]), b=float(quad[1]), a=float(quad[2]), x_mean=float(x.mean()),
-            draws=draws.tolist(), shape=shape, mechanism_comparison={k: {"aicc": v[0] if math.isfinite(v[0]) else None, "bic": v[1]}  # None: undefined
+            draws=draws.tolist(), shape=shape,
+            mechanism_comparison={k: {"aicc": v[0] if math.isfinite(v[0]) else None, "bic": v[1]}  # None: undefined
                                   for k, v in ic.items()},
             preferred=preferred, mechanisms_comparable=comparable, n_instances=len(self.instance_ids),
             F={f"{s:.6g}": float(v) for s, v in zip(sizes, f)}, null_p=null_p, provenance=provenance())
