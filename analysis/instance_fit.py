@@ -113,7 +113,8 @@ def zero_pass_bound(t, samples, slope, level: float):
 def shrink_slopes(b, var_b):
     """Empirical Bayes for the exponents (random effects, DerSimonian-Laird): (mean slope, its variance, tau^2 (the
     spread of true slopes over instances), shrunk slopes, each one's own variance, its loading on the mean's error).
-    Noisy per-instance slopes extrapolated 10x bias the mean PU (the curve is convex); shrinking them to the mean by their noise removes most of that."""
+    Noisy per-instance slopes extrapolated 10x bias the mean PU (the curve is convex); shrinking them to the mean
+    by their noise removes most of that."""
     w = 1.0 / var_b
     mean_w = np.sum(w * b) / w.sum()
     q = np.sum(w * (b - mean_w) ** 2)
