@@ -23,7 +23,7 @@ if [ "${1:-}" = "--tiny" ]; then
   PU_ARGS="--samples 32 --prompt-tokens 64 --new-tokens 16 --rounds 1 --naive-samples 2"
 else
   DEV=cuda; PREC=bf16; SHAPES="768x12x12 1024x24x16"; RUN_SHAPE="1024x24x16"; PU_SHAPE="768x12x12"; PU_VOCAB=32000
-  TRAIN_ARGS="--vocab 32000 --seq-len 2048 --batch 16 --steps 10 --rounds 1"; COMPILE=model
+  TRAIN_ARGS="--vocab 32000 --seq-len 2048 --batch 16 --steps 10 --rounds 2"; COMPILE=model
   RUN_ARGS="--vocab 32000 --seq-len 2048 --global-batch 32 --micro-batch 16 --steps 40 --log-interval 5"
   PU_ARGS="--samples 256 --prompt-tokens 256 --new-tokens 64 --rounds 3 --naive-samples 4"
 fi
