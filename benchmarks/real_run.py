@@ -42,7 +42,7 @@ def main() -> None:
     d_model, layers, heads = (int(x) for x in args.shape.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        prepare([build_default_corpus(tmp / "corpus")], tmp / "data", vocab_size=min(args.vocab, 16000), val_fraction=0.01)
+        prepare([build_default_corpus(tmp / "corpus")], tmp / "data", vocab_size=min(args.vocab, 16000), val_fraction=0.02)
         model = ModelConfig(vocab_size=args.vocab, d_model=d_model, n_layers=layers, n_heads=heads, max_seq_len=args.seq_len)
         cfg = TrainConfig(model=model, data_dir=str(tmp / "data"), tokens=args.steps * args.global_batch * args.seq_len,
                           seq_len=args.seq_len, global_batch_size=args.global_batch, micro_batch_size=args.micro_batch,
