@@ -108,3 +108,21 @@ def test_rows_do_not_depend_on_their_batch_mates(backend):
     finally:
         backend.static = static
     assert generic == alone  # the model's own forward and cache give the same samples
+
+
+def test_graph_capture_rehearsal_leaves_no_trace(backend, monkeypatch):
+    """On CUDA, capture warms up on the live buffers and restores them; on CPU the same rehearsal must
+    give the samples an undisturbed run gives (the capture itself is checked on GPU by the benchmark)."""
+    from passuntil.backends.static_decode import DecodeState
+
+    requests = [SampleRequest(p, 8, 9, 1.0, 1.0, 12, ("\n",)) for p in PROMPTS]
+    plain = backend.sample_tokens(requests)
+    backend._states.clear()
+    monkeypatch.setattr(DecodeState, "capture", lambda self: self.rehearse() or False)
+    backend.cuda_graphs = True
+    try:
+        rehearsed = backend.sample_tokens(requests)
+    finally:
+        backend.cuda_graphs = False
+        backend._states.clear()
+    assert rehearsed == plain

@@ -11,6 +11,8 @@ a boolean mask (rows, 1, 1, positions) says what each row may attend to.
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
@@ -121,25 +123,40 @@ class DecodeState:
         self.write_at.add_(1)
         self.step_no.add_(1)
 
-    def capture(self) -> bool:
-        """Record `advance` as a CUDA graph (after a warm-up on a side stream); False where that fails."""
-        saved = [t.clone() for t in (self.mask, self.tokens, self.positions, self.write_at, self.step_no)]
+    def rehearse(self, record=None) -> None:
+        """Two steps on a side stream (CUDA graphs need a warm-up), optionally `record` one more, then
+        put every step counter, the mask and the last token back: the rehearsal leaves no trace in the samples."""
+        buffers = (self.mask, self.tokens, self.positions, self.write_at, self.step_no)
+        saved = [t.clone() for t in buffers]
         try:
-            stream = torch.cuda.Stream()
-            stream.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(stream):
+            stream = torch.cuda.Stream() if self.tokens.is_cuda else None
+            if stream is not None:
+                stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
                 for _ in range(2):
                     self.advance()
-            torch.cuda.current_stream().wait_stream(stream)
-            graph = torch.cuda.CUDAGraph()
+            if stream is not None:
+                torch.cuda.current_stream().wait_stream(stream)
+            if record is not None:
+                record()
+        finally:
+            for buf, value in zip(buffers, saved):
+                buf.copy_(value)
+
+    def capture(self) -> bool:
+        """Record `advance` as a CUDA graph; False (and eager steps) where that fails."""
+        graph = torch.cuda.CUDAGraph()
+
+        def record():
             with torch.cuda.graph(graph):
                 self.advance()
+
+        try:
+            self.rehearse(record)
             self.graph = graph
         except Exception as err:  # noqa: BLE001 - any capture failure falls back to eager steps
             print(f"passuntil: CUDA graph capture failed ({type(err).__name__}: {err}); decoding eagerly")
             self.graph = None
-        for buf, value in zip((self.mask, self.tokens, self.positions, self.write_at, self.step_no), saved):
-            buf.copy_(value)
         return self.graph is not None
 
     def run_step(self):
