@@ -47,8 +47,8 @@ class PendingLosses:
     """Per-step loss and gradient norm, kept on the device until a log step reads them all at once.
 
     Reading a loss every step (`float(loss)`) makes the host wait for the GPU each step, so the next
-    step's kernels cannot be queued while this one runs. The loop checks for divergence at read time,
-    naming the first bad step; checkpoints are only written after a read, so no diverged weights are saved.
+    step's kernels cannot be queued while this one runs. Divergence is found at read time and names
+    the first bad step; checkpoints are only written after a read, so no diverged weights are saved.
     """
 
     def __init__(self, world: parallel.World):
@@ -60,13 +60,17 @@ class PendingLosses:
         self.steps.append(step)
         self.values.append(torch.stack((loss.float(), grad_norm.float().to(loss.device))))
 
-    def read(self) -> list[tuple[int, float, float]]:
-        """(step, loss averaged over processes, gradient norm) for every step since the last read."""
+    def read(self, last_checkpoint: str | None) -> list[tuple[float, float]]:
+        """(loss averaged over processes, gradient norm) for every step since the last read; raises
+        TrainingDiverged at the first step where either is not finite."""
         values = torch.stack(self.values)  # (steps, 2)
         values[:, 0] = parallel.all_reduce_mean(values[:, 0].contiguous(), self.world)
         rows = values.double().cpu().tolist()
         steps, self.steps, self.values = self.steps, [], []
-        return [(step, loss, grad) for step, (loss, grad) in zip(steps, rows)]
+        for step, (loss, grad) in zip(steps, rows):
+            if not (math.isfinite(loss) and math.isfinite(grad)):
+                raise TrainingDiverged(step, loss if not math.isfinite(loss) else grad, last_checkpoint)
+        return [(loss, grad) for loss, grad in rows]
 
 
 def resolve_precision(cfg: TrainConfig, device: torch.device) -> str:
@@ -210,13 +214,12 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, world:
 
         if done % cfg.log_interval == 0 or done == total or done in plan:
             # The one host synchronisation: this window's losses and gradient norms, read back together.
-            values = pending.read()
-            bad = next(((at, l if not math.isfinite(l) else g) for at, l, g in values
-                        if not (math.isfinite(l) and math.isfinite(g))), None)
-            if bad is not None:
+            try:
+                values = pending.read(last_ckpt)
+            except TrainingDiverged:
                 bar.close()
-                raise TrainingDiverged(bad[0], bad[1], last_ckpt)
-            for _, loss_value, grad_value in values:
+                raise
+            for loss_value, grad_value in values:
                 ema_steps += 1
                 ema = cfg.loss_ema * ema + (1 - cfg.loss_ema) * loss_value
             smoothed = ema / (1 - cfg.loss_ema ** ema_steps)
