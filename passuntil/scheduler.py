@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -92,14 +93,14 @@ def run(task: Task, backend, settings: Settings, out_path, model_name: str, para
     written: list[dict] = []
     bar = tqdm(total=len(todo), disable=not progress, unit="inst", desc=task.name, dynamic_ncols=True)
     drawn, started, pu_sum = 0, time.perf_counter(), 0.0
-    pool = ThreadPoolExecutor(max_workers=4)  # code checks are subprocesses: overlap them
-    with RecordWriter(out_path) as writer:
+    # Code checks are subprocesses: overlap them. The pool closes however the run ends.
+    with ThreadPoolExecutor(max_workers=4) as pool, RecordWriter(out_path) as writer:
         active: list[_State] = []
-        queue = list(todo)
+        queue = deque(todo)
         cursor = 0
         while queue or active:
             while queue and len(active) < chunks_per_round:
-                active.append(queue.pop(0))
+                active.append(queue.popleft())
             # Round-robin: one chunk per instance per pass over the active list, until the round is full.
             plan: list[tuple[_State, int, int]] = []
             while len(plan) < chunks_per_round:
@@ -143,7 +144,6 @@ def run(task: Task, backend, settings: Settings, out_path, model_name: str, para
                     rate = drawn / max(time.perf_counter() - started, 1e-9)
                     bar.set_postfix(samples=f"{drawn:,}", per_s=f"{rate:,.0f}", mean_pu=f"{pu_sum / len(written):.2e}")
             active = [st for st in active if not st.done]
-    pool.shutdown()
     bar.close()
     return written
 

@@ -62,3 +62,26 @@ def test_shards_partition_the_instances(tmp_path):
             model_name="sim", shard=(i, 3), progress=False, log=lambda *_: None)
         seen.extend(rec["instance_id"] for rec in read_records(out))
     assert sorted(seen) == sorted(probs)
+
+
+class _FailingBackend(SimulatedBackend):
+    """Answers the first call, then fails, as a backend that runs out of memory mid-run would."""
+
+    def sample(self, requests):
+        if self.calls:
+            raise RuntimeError("backend failed")
+        return super().sample(requests)
+
+
+def test_the_check_pool_closes_when_the_backend_fails(tmp_path):
+    import threading
+
+    import pytest
+
+    before = {t.ident for t in threading.enumerate()}
+    probs = {f"i{k}": 0.001 for k in range(4)}
+    with pytest.raises(RuntimeError, match="backend failed"):
+        run(_task(4), _FailingBackend(probs), Settings(r=2, max_samples=1000, batch_size=16, chunk_size=8), tmp_path / "f.jsonl",
+            model_name="sim", progress=False, log=lambda *_: None)
+    leftover = [t for t in threading.enumerate() if t.ident not in before and t.name.startswith("ThreadPoolExecutor")]
+    assert not leftover

@@ -37,6 +37,43 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.devi
     return torch.optim.AdamW(groups, **kwargs)
 
 
+def to_device(batch: tuple[torch.Tensor, ...], device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Host batches to the device; on CUDA through pinned memory, so the copy runs behind the compute."""
+    if device.type != "cuda":
+        return tuple(t.to(device) for t in batch)
+    return tuple(t.pin_memory().to(device, non_blocking=True) for t in batch)
+
+
+class PendingLosses:
+    """Per-step loss and gradient norm, kept on the device until a log step reads them all at once.
+
+    Reading a loss every step (`float(loss)`) makes the host wait for the GPU each step, so the next
+    step's kernels cannot be queued while this one runs. Divergence is found at read time and names
+    the first bad step; checkpoints are only written after a read, so no diverged weights are saved.
+    """
+
+    def __init__(self, world: parallel.World):
+        self.world = world
+        self.steps: list[int] = []
+        self.values: list[torch.Tensor] = []
+
+    def add(self, step: int, loss: torch.Tensor, grad_norm: torch.Tensor) -> None:
+        self.steps.append(step)
+        self.values.append(torch.stack((loss.float(), grad_norm.float().to(loss.device))))
+
+    def read(self, last_checkpoint: str | None) -> list[tuple[float, float]]:
+        """(loss averaged over processes, gradient norm) for every step since the last read; raises
+        TrainingDiverged at the first step where either is not finite."""
+        values = torch.stack(self.values)  # (steps, 2)
+        values[:, 0] = parallel.all_reduce_mean(values[:, 0].contiguous(), self.world)
+        rows = values.double().cpu().tolist()
+        steps, self.steps, self.values = self.steps, [], []
+        for step, (loss, grad) in zip(steps, rows):
+            if not (math.isfinite(loss) and math.isfinite(grad)):
+                raise TrainingDiverged(step, loss if not math.isfinite(loss) else grad, last_checkpoint)
+        return [(loss, grad) for loss, grad in rows]
+
+
 def resolve_precision(cfg: TrainConfig, device: torch.device) -> str:
     if cfg.precision == "auto":
         return "bf16" if device.type == "cuda" else "fp32"  # bf16 on CPU is ~100x slower here
@@ -127,7 +164,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, world:
     def autocast():
         return torch.autocast(world.device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
-    start_step, ema, ema_steps = 0, 0.0, 0
+    start_step, ema, ema_steps, loss_value = 0, 0.0, 0, float("nan")
     latest = latest_resumable(run_dir) if resume else None
     if latest is not None:
         state = torch.load(latest / TRAINER_STATE, map_location="cpu", weights_only=False)
@@ -151,6 +188,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, world:
                desc=cfg.name, dynamic_ncols=True)
     window_tokens, window_start = 0, time.perf_counter()
     wrapped.train()
+    pending = PendingLosses(world)
     for step in range(start_step, total):
         lr = cfg.optim.lr * lr_multiplier(step, total, cfg.schedule)
         for group in optimizer.param_groups:
@@ -158,8 +196,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, world:
         step_loss = torch.zeros((), device=world.device)
         first_example = step * cfg.global_batch_size + world.rank * per_rank
         for micro in range(accum):
-            inputs, targets = stream.batch(first_example + micro * cfg.micro_batch_size, cfg.micro_batch_size)
-            inputs, targets = inputs.to(world.device), targets.to(world.device)
+            inputs, targets = to_device(stream.batch(first_example + micro * cfg.micro_batch_size, cfg.micro_batch_size),
+                                        world.device)
             with parallel.no_grad_sync(wrapped, micro == accum - 1), autocast():
                 loss = wrapped(inputs, targets) / accum
             loss.backward()
@@ -167,22 +205,26 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, world:
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
         if hasattr(grad_norm, "full_tensor"):  # FSDP2 returns a DTensor
             grad_norm = grad_norm.full_tensor()
-        loss_value = float(parallel.all_reduce_mean(step_loss, world))
-        if not math.isfinite(loss_value) or not math.isfinite(float(grad_norm)):
-            bar.close()
-            raise TrainingDiverged(step + 1, loss_value if not math.isfinite(loss_value) else float(grad_norm), last_ckpt)
+        pending.add(step + 1, step_loss, grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
         done = step + 1
-        ema_steps += 1
-        ema = cfg.loss_ema * ema + (1 - cfg.loss_ema) * loss_value
-        smoothed = ema / (1 - cfg.loss_ema ** ema_steps)
         window_tokens += cfg.tokens_per_step
         tokens_seen = done * cfg.tokens_per_step
         bar.update(1)
 
         if done % cfg.log_interval == 0 or done == total or done in plan:
+            # The one host synchronisation: this window's losses and gradient norms, read back together.
+            try:
+                values = pending.read(last_ckpt)
+            except TrainingDiverged:
+                bar.close()
+                raise
+            for loss_value, grad_value in values:
+                ema_steps += 1
+                ema = cfg.loss_ema * ema + (1 - cfg.loss_ema) * loss_value
+            smoothed = ema / (1 - cfg.loss_ema ** ema_steps)
             elapsed = max(time.perf_counter() - window_start, 1e-9)
             tps = window_tokens / elapsed
             util = mfu(tps, cfg.model, cfg.seq_len, peak, world.world_size)
@@ -190,7 +232,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, world:
             if metrics_log is not None:
                 metrics_log.log({
                     "step": done, "tokens": tokens_seen, "loss": loss_value, "loss_smoothed": smoothed, "lr": lr,
-                    "grad_norm": float(grad_norm), "tokens_per_s": tps, "mfu": util})
+                    "grad_norm": grad_value, "tokens_per_s": tps, "mfu": util})
             window_tokens, window_start = 0, time.perf_counter()
 
         if done in plan:

@@ -47,24 +47,27 @@ def shutdown(world: World) -> None:
         dist.destroy_process_group()
 
 
-def parallelize(model: nn.Module, world: World, mode: str, compile_blocks: bool) -> nn.Module:
-    """Returns the module to call for training. `model` itself stays the unwrapped module."""
-    if compile_blocks:
-        # Per-block compile keeps parameter names (and so checkpoints) unchanged.
-        for block in model.layers:
-            block.compile()
-    if world.world_size == 1:
-        return model
-    if mode == "fsdp":
+def parallelize(model: nn.Module, world: World, mode: str, compile_model: bool) -> nn.Module:
+    """Returns the module to call for training. `model` itself stays the unwrapped module, so parameter
+    names (and checkpoints) never see the compile or parallel wrappers."""
+    if world.world_size > 1 and mode == "fsdp":
         from torch.distributed.fsdp import fully_shard
 
+        if compile_model:  # FSDP2 shards per block: compile per block, inside the shards
+            for block in model.layers:
+                block.compile()
         for block in model.layers:
             fully_shard(block)
         return fully_shard(model)
-    from torch.nn.parallel import DistributedDataParallel
+    wrapped = model
+    if world.world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel
 
-    device_ids = [world.local_rank] if world.device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=device_ids)
+        device_ids = [world.local_rank] if world.device.type == "cuda" else None
+        wrapped = DistributedDataParallel(model, device_ids=device_ids)
+    # The whole model in one graph (blocks, final norm and the fused output head + loss): fewer graph
+    # boundaries than per-block compile, and the head's softmax passes fuse (benchmarks/train_throughput.py).
+    return torch.compile(wrapped) if compile_model else wrapped
 
 
 def is_fsdp(wrapped: nn.Module) -> bool:
