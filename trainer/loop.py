@@ -221,9 +221,10 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, world:
             except TrainingDiverged:
                 bar.close()
                 raise
-            for loss_value, grad_value in values:
+            for loss_value, _ in values:
                 ema_steps += 1
                 ema = cfg.loss_ema * ema + (1 - cfg.loss_ema) * loss_value
+            loss_value, grad_value = values[-1]  # the window's last step is the one logged
             smoothed = ema / (1 - cfg.loss_ema ** ema_steps)
             elapsed = max(time.perf_counter() - window_start, 1e-9)
             tps = window_tokens / elapsed
