@@ -53,3 +53,13 @@ class TrainingDiverged(EmergentError):
             "(lower optim.lr, raise the warmup or check optim.weight_decay, then rerun with --resume)"
         )
         self.step = step
+
+
+def require_vllm() -> None:
+    """--backend vllm needs vLLM importable here; name how to get it instead of an ImportError deep inside."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        raise InputError("--backend vllm: vLLM is not installed in this environment; build its environment with "
+                         "`make vllm-venv` (then run with .venv-vllm/bin/...) or install the extra: "
+                         "pip install 'emergent-suite[vllm]'; or use --backend hf")

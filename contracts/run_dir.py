@@ -33,7 +33,15 @@ def read_checkpoints(run_dir: str | Path) -> list[CheckpointRef]:
     records = read_jsonl(run_dir / "checkpoints.jsonl")
     if not records:
         raise RunDirError(f"{run_dir} has no checkpoints.jsonl entries; is it a run directory written by `emergent train`?")
-    return [_ref(r, run_dir / r["path"], r.get("run") or run_dir.name) for r in records if (run_dir / r["path"]).is_dir()]
+    bad = [n for n, r in enumerate(records, 1) if not isinstance(r.get("path"), str)]
+    if bad:
+        raise RunDirError(f"{run_dir / 'checkpoints.jsonl'}:{bad[0]} has no checkpoint path; is it a run directory "
+                          "written by `emergent train`?")
+    refs = [_ref(r, run_dir / r["path"], r.get("run") or run_dir.name) for r in records if (run_dir / r["path"]).is_dir()]
+    if not refs:
+        raise RunDirError(f"{run_dir}: none of the {len(records)} checkpoint(s) listed in checkpoints.jsonl exists; "
+                          "was the checkpoints/ directory moved or deleted?")
+    return refs
 
 
 def read_checkpoint(path: str | Path) -> CheckpointRef:
@@ -60,3 +68,37 @@ def resolve_targets(targets) -> list[CheckpointRef]:
         else:
             refs.append(read_checkpoint(target))
     return refs
+
+
+def weights_damage(directory: str | Path) -> str | None:
+    """Why a checkpoint's model.safetensors cannot be loaded (missing, torn, not safetensors), or None.
+
+    Reads only the header: its JSON must parse and its tensors must end exactly at the file's end.
+    """
+    import struct
+
+    path = Path(directory) / "model.safetensors"
+    if not path.is_file():
+        if any(Path(directory).glob("model*.safetensors")) or any(Path(directory).glob("*.bin")):
+            return None  # sharded or legacy weights: left to the loader
+        return f"{path} does not exist"
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as fh:
+            (length,) = struct.unpack("<Q", fh.read(8))
+            if length > size - 8:
+                return f"{path} is damaged (header of {length} bytes in a file of {size})"
+            header = json.loads(fh.read(length))
+        end = max((int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"), default=0)
+    except (struct.error, ValueError, UnicodeDecodeError, KeyError, TypeError, IndexError, AttributeError) as err:
+        return f"{path} is not a safetensors file ({type(err).__name__})"
+    if 8 + length + end != size:
+        return f"{path} is damaged ({size} bytes, its header says {8 + length + end})"
+    return None
+
+
+def check_weights(directory: str | Path) -> None:
+    """Refuse a checkpoint whose weights cannot be loaded, naming the file (before any model is built)."""
+    why = weights_damage(directory)
+    if why is not None:
+        raise RunDirError(f"{why}; give a complete checkpoint (a run's checkpoints.jsonl lists them)")

@@ -36,6 +36,17 @@ class BatchSize(click.ParamType):
 @click.option("--model-args", default="", help="Extra lm-eval model_args, e.g. tensor_parallel_size=2.")
 def eval_command(targets, tasks, table, backend, batch_size, limit, device, model_args):
     """Evaluate every checkpoint of TARGETS (run or checkpoint directories) with lm-eval."""
+    from contracts.atomic import check_output_path
+    from contracts.errors import require_vllm
+    from contracts.run_dir import check_weights, resolve_targets
+
+    check_output_path(table, "--table")
+    refs = resolve_targets(targets)  # every target is checked before lm-eval is imported or a table touched
+    for ref in refs:
+        check_weights(ref.path)
+    if backend == "vllm":
+        require_vllm()
+
     from lm_eval_tasks.evaluate import evaluate
     from lm_eval_tasks.sources import DatasetMissing
 

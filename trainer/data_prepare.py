@@ -44,9 +44,20 @@ def _paragraph_documents(text: str, min_chars: int = 1000) -> Iterator[str]:
         yield "\n\n".join(buffer)
 
 
+def read_text_strict(path: Path) -> str:
+    """A text input as UTF-8. Binary junk (NUL bytes, or more than 1% of bytes that are not UTF-8) is
+    refused: tokenized, it would silently become training data."""
+    raw = path.read_bytes()
+    text = raw.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd") - raw.decode("utf-8", errors="ignore").count("\ufffd")
+    if b"\x00" in raw or bad > 0.01 * max(1, len(raw)):
+        raise DataError(f"{path} is not text (NUL bytes or {bad} bytes that are not UTF-8); give UTF-8 text, JSONL or parquet")
+    return text
+
+
 def read_documents(path: Path, text_field: str = "text") -> list[str]:
     if path.suffix in (".txt", ".md"):
-        return list(_paragraph_documents(path.read_text(encoding="utf-8", errors="replace")))
+        return list(_paragraph_documents(read_text_strict(path)))
     if path.suffix == ".jsonl":
         docs = []
         for n, row in iter_jsonl(path, strict=True):
