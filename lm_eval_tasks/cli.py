@@ -41,11 +41,11 @@ def eval_command(targets, tasks, table, backend, batch_size, limit, device, mode
     from contracts.run_dir import check_weights, resolve_targets
 
     check_output_path(table, "--table")
+    if backend == "vllm":
+        require_vllm()
     refs = resolve_targets(targets)  # every target is checked before lm-eval is imported or a table touched
     for ref in refs:
         check_weights(ref.path)
-    if backend == "vllm":
-        require_vllm()
 
     from lm_eval_tasks.evaluate import evaluate
     from lm_eval_tasks.sources import DatasetMissing
