@@ -183,7 +183,7 @@ def clean_stale_temporaries(directory: str | Path) -> list[Path]:
     """Remove what interrupted atomic writes left in `directory` (not recursive): hidden `.NAME.*.tmp` files
     and `.NAME.tmp` directories. Only a kill leaves them; call when a run starts, before writing."""
     directory = Path(directory)
-    removed = []
+    removed: list[Path] = []
     if not directory.is_dir():
         return removed
     for stale in directory.glob(".*.tmp"):

@@ -70,7 +70,7 @@ def latest_resumable(run_dir: Path, warn=None) -> Path | None:
     """The newest checkpoint a run can resume from. A damaged newer one is named (through `warn`, else on
     stderr) and skipped; when no whole one is left, the user is told what to do."""
     dirs = sorted(p for p in (run_dir / "checkpoints").glob("step_*") if (p / TRAINER_STATE).is_file() and (p / RECORD).is_file())
-    damaged = []
+    damaged: list[str] = []
     for directory in reversed(dirs):
         why = damage(directory)
         if why is None:
