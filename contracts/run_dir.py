@@ -44,16 +44,25 @@ def read_checkpoints(run_dir: str | Path) -> list[CheckpointRef]:
     return refs
 
 
+def _json_object(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RunDirError(f"{path} is not valid JSON ({getattr(err, 'msg', err)}); the checkpoint is damaged") from None
+    if not isinstance(value, dict):
+        raise RunDirError(f"{path} holds a JSON {type(value).__name__}, not an object; the checkpoint is damaged")
+    return value
+
+
 def read_checkpoint(path: str | Path) -> CheckpointRef:
     """One Hugging Face checkpoint directory; size and loss come from our record when it has one."""
     path = Path(path)
     if not (path / "config.json").is_file():
         raise RunDirError(f"{path} is neither a run directory (checkpoints.jsonl) nor a checkpoint (config.json)")
-    record = {}
     if (path / "checkpoint.json").is_file():
-        record = json.loads((path / "checkpoint.json").read_text())
+        record = _json_object(path / "checkpoint.json")
     else:
-        record = json.loads((path / "config.json").read_text()).get("emergent_suite", {})
+        record = _json_object(path / "config.json").get("emergent_suite", {})
     run = record.get("run") or (path.parent.parent.name if path.parent.name == "checkpoints" else path.name)
     return _ref(record, path, run)
 

@@ -102,6 +102,8 @@ def cases(data_dir: Path) -> list[Case]:
              2, "make vllm-venv", absent=["e.csv"]),
         Case("eval-table-under-file", ["eval", "{ckpt}", "--tasks", "es_gsm8k", "--table", "{tmp}/f/e.csv"], 2,
              "not a directory", {"f": "x"}),
+        Case("eval-checkpoint-json", ["eval", "{tmp}/ck", "--tasks", "es_gsm8k", "--table", "{tmp}/e.csv"], 2,
+             "checkpoint.json is not valid JSON", {"ck/config.json": "{}", "ck/checkpoint.json": "{\"step\": "}, ["e.csv"]),
         # passuntil run
         Case("pu-limit-negative", [*pu, "--limit", "-1"], 2, "--limit", task_file, ["pu.jsonl"]),
         Case("pu-time-limit-0", [*pu, "--time-limit", "0"], 2, "--time-limit", task_file, ["pu.jsonl"]),
@@ -170,3 +172,35 @@ CASE_IDS = [c.id for c in cases(Path("DATA"))]
 def test_bad_input(case_id, tmp_path, data_dir, garbage_checkpoint):
     case = next(c for c in cases(data_dir) if c.id == case_id)
     _check(case, _run(case, tmp_path, data_dir, garbage_checkpoint), tmp_path)
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    (tmp_path / "s.yaml").write_text("rungs: [\n")
+    for argv, env in ((["--debug", "ladder", "plan", str(tmp_path / "s.yaml")], {}),
+                      (["ladder", "plan", str(tmp_path / "s.yaml")], {"EMERGENT_DEBUG": "1"})):
+        result = run_cli(*argv, env=env)
+        assert result.returncode == 2 and "Traceback" in result.stderr, result.stderr
+        assert result.stderr.strip().splitlines()[-1].startswith("error: "), result.stderr
+
+
+def test_library_errors_become_one_line_at_the_boundary(monkeypatch):
+    """An error from inside a library (here json's, as a damaged file gives it) that no reader caught."""
+    import click
+    from click.testing import CliRunner
+
+    from emergent.cli import BoundaryGroup
+
+    @click.group(cls=BoundaryGroup)
+    def top():
+        pass
+
+    @top.command()
+    def broken():
+        json.loads("{torn")
+
+    monkeypatch.delenv("EMERGENT_DEBUG", raising=False)
+    result = CliRunner().invoke(top, ["broken"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.output.startswith("error: JSONDecodeError:") and "--debug" in result.output
+    monkeypatch.setenv("EMERGENT_DEBUG", "1")
+    assert isinstance(CliRunner().invoke(top, ["broken"]).exception, json.JSONDecodeError)
