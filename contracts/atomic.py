@@ -179,14 +179,16 @@ def check_output_path(path: str | Path, option: str = "--out") -> Path:
     return path
 
 
-def clean_stale_temporaries(directory: str | Path) -> list[Path]:
+def clean_stale_temporaries(directory: str | Path, name: str | None = None) -> list[Path]:
     """Remove what interrupted atomic writes left in `directory` (not recursive): hidden `.NAME.*.tmp` files
-    and `.NAME.tmp` directories. Only a kill leaves them; call when a run starts, before writing."""
+    and `.NAME.tmp` directories (only those of `name` when given: a directory we do not own). Only a kill
+    leaves them; call when a run starts, before writing."""
     directory = Path(directory)
     removed: list[Path] = []
     if not directory.is_dir():
         return removed
-    for stale in directory.glob(".*.tmp"):
+    patterns = [f".{name}.*.tmp", f".{name}.tmp"] if name else [".*.tmp"]
+    for stale in sorted({p for pattern in patterns for p in directory.glob(pattern)}):
         if stale.is_dir() and not stale.is_symlink():
             shutil.rmtree(stale, ignore_errors=True)
         else:

@@ -36,7 +36,7 @@ class BatchSize(click.ParamType):
 @click.option("--model-args", default="", help="Extra lm-eval model_args, e.g. tensor_parallel_size=2.")
 def eval_command(targets, tasks, table, backend, batch_size, limit, device, model_args):
     """Evaluate every checkpoint of TARGETS (run or checkpoint directories) with lm-eval."""
-    from contracts.atomic import check_output_path
+    from contracts.atomic import check_output_path, clean_stale_temporaries
     from contracts.errors import require_vllm
     from contracts.run_dir import check_weights, resolve_targets
 
@@ -47,6 +47,9 @@ def eval_command(targets, tasks, table, backend, batch_size, limit, device, mode
     for ref in refs:
         check_weights(ref.path)
 
+    from pathlib import Path
+
+    clean_stale_temporaries(Path(table).parent, Path(table).name)  # of a killed earlier run
     from lm_eval_tasks.evaluate import evaluate
     from lm_eval_tasks.sources import DatasetMissing
 

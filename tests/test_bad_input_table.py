@@ -62,6 +62,11 @@ def cases(data_dir: Path) -> list[Case]:
         Case("ladder-yaml", ["ladder", "plan", "{tmp}/s.yaml"], 2, "s.yaml", {"s.yaml": "rungs: [\n"}),
         Case("ladder-run-yaml", ["ladder", "run", "{tmp}/s.yaml", "--out", "{tmp}/lad"], 2, "s.yaml",
              {"s.yaml": "rungs: [\n"}, ["lad"]),
+        Case("ladder-run-bad-data", ["ladder", "run", "{tmp}/s.yaml", "--out", "{tmp}/lad", "--data", "{tmp}/d"], 2,
+             "data.json", {"s.yaml": "rungs:\n  - {name: a, d_model: 64, n_layers: 2, n_heads: 4}\n",
+                           "d/data.json": "[]"}, ["lad"]),
+        Case("ladder-run-nan", ["ladder", "run", "{tmp}/s.yaml", "--out", "{tmp}/lad", "--data", "{data}"], 2,
+             "tokens", {"s.yaml": "rungs:\n  - {name: a, d_model: 64, n_layers: 2, n_heads: 4, tokens: .nan}\n"}, ["lad"]),
         Case("study-yaml", ["study", "{tmp}/st.yaml", "--out", "{tmp}/so"], 2, "st.yaml", {"st.yaml": "a: [\n"}, ["so"]),
         # NaN / inf / negative sizes
         Case("lr-nan", train, 2, "optim.lr", {"c.yaml": _config_text(data_dir, **{"optim.lr": float("nan")})}, ["run"]),

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from contracts.atomic import iter_jsonl, write_text_atomic
+from contracts.atomic import clean_stale_temporaries, iter_jsonl, write_text_atomic
 from contracts.errors import DataError
 from contracts.provenance import provenance
 from trainer.shards import dtype_for_vocab, write_shard
@@ -171,7 +171,8 @@ def prepare(inputs: list[str | Path], out: str | Path, vocab_size: int = 8192, t
             raise DataError(f"vocabulary of {vocab} tokens does not fit {dtype} shards (max id {np.iinfo(np_dtype).max}); use --dtype uint32")
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    clean_stale_temporaries(out.parent, out.name)  # a killed earlier prepare of the same --out
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     try:
         tokenizer.save_pretrained(str(tmp / "tokenizer"))
         train_tokens = encode_documents(tokenizer, train_docs)

@@ -172,6 +172,8 @@ def _plan(spec: dict, data_dir: str | None = None, vocab_size: int | None = None
         budgets = budgets if isinstance(budgets, list) else [budgets]
         for tokens in budgets:
             tokens = float(tokens)
+            if not math.isfinite(tokens) or tokens <= 0:
+                raise ConfigError(f"ladder spec {spec['name']}: rung {name} has tokens {tokens}; give a positive, finite budget")
             rung_batch = {**batch, **(rung.get("batch", {}) or {})}
             cfg = TrainConfig(
                 model=copy.deepcopy(model),
@@ -289,8 +291,14 @@ def run_ladder(spec: dict, out: str | Path, data_dir: str | Path | None = None, 
     from trainer.loop import train
     from contracts.provenance import provenance
 
-    out = Path(out)
+    from contracts.atomic import check_output_path, clean_stale_temporaries
+
+    out = check_output_path(out)
+    # Everything is checked before OUT is created: the data (when given) and every run of the plan.
+    plan(spec, data_dir=str(data_dir) if data_dir else None,
+         vocab_size=load_manifest(data_dir)["vocab_size"] if data_dir is not None else None)
     out.mkdir(parents=True, exist_ok=True)
+    clean_stale_temporaries(out)
     if data_dir is None:
         data_dir = out / "data"
         if not (data_dir / "data.json").is_file():
