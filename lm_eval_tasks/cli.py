@@ -4,6 +4,8 @@ emergent/cli.py composes it with the other stages' commands; this module imports
 """
 from __future__ import annotations
 
+import os
+
 import click
 
 from contracts.errors import InputError
@@ -41,6 +43,10 @@ def eval_command(targets, tasks, table, backend, batch_size, limit, device, mode
     from contracts.run_dir import check_weights, resolve_targets
 
     check_output_path(table, "--table")
+    suite_data = os.environ.get("EMERGENT_SUITE_DATA")
+    if suite_data and not os.path.isdir(suite_data):
+        raise InputError(f"EMERGENT_SUITE_DATA={suite_data} is not a directory; point it at DIR/<task>/<split>.jsonl "
+                         "or unset it")
     if backend == "vllm":
         require_vllm()
     refs = resolve_targets(targets)  # every target is checked before lm-eval is imported or a table touched

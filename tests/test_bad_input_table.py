@@ -105,6 +105,8 @@ def cases(data_dir: Path) -> list[Case]:
              "model.safetensors", absent=["e.csv"]),
         Case("eval-vllm-missing", ["eval", "{ckpt}", "--tasks", "es_gsm8k", "--table", "{tmp}/e.csv", "--backend", "vllm"],
              2, "make vllm-venv", absent=["e.csv"]),
+        Case("eval-suite-data-missing", ["eval", "{ckpt}", "--tasks", "emergent_suite", "--table", "{tmp}/e.csv"], 2,
+             "EMERGENT_SUITE_DATA", absent=["e.csv"], env={"EMERGENT_SUITE_DATA": "/nonexistent/suite"}),
         Case("eval-table-under-file", ["eval", "{ckpt}", "--tasks", "es_gsm8k", "--table", "{tmp}/f/e.csv"], 2,
              "not a directory", {"f": "x"}),
         Case("eval-checkpoint-json", ["eval", "{tmp}/ck", "--tasks", "es_gsm8k", "--table", "{tmp}/e.csv"], 2,
