@@ -1,6 +1,7 @@
 """Every bad input a user or a crashed job produces, as a table: the command, the files it is given, the
 exit status, a fragment of the one-line message, and what must NOT have been created. Each case runs
-the real `python -m emergent` in a subprocess; none may print a traceback.
+the real `emergent` entry point in its own process (forked from one interpreter that imported the
+package once: tests/bad_input_driver.py); none may print a traceback.
 
 Placeholders in argv and file bodies: {tmp} (this test's directory), {data} (a prepared data directory),
 {ckpt} (a checkpoint directory whose model.safetensors is garbage).
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, tiny_config
+from tests.conftest import REPO, run_cli, tiny_config
 
 
 @dataclass
@@ -146,7 +149,7 @@ def _fill(text: str, tmp: Path, data: Path, ckpt: Path) -> str:
     return text.replace("{tmp}", str(tmp)).replace("{data}", str(data)).replace("{ckpt}", str(ckpt))
 
 
-def _run(case: Case, tmp: Path, data: Path, ckpt: Path):
+def _write_files(case: Case, tmp: Path, data: Path, ckpt: Path) -> None:
     for rel, body in case.files.items():
         path = tmp / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -154,7 +157,32 @@ def _run(case: Case, tmp: Path, data: Path, ckpt: Path):
             path.write_bytes(body)
         else:
             path.write_text(_fill(body, tmp, data, ckpt))
-    return run_cli(*[_fill(a, tmp, data, ckpt) for a in case.argv], env=case.env, timeout=300)
+
+
+@dataclass
+class Result:
+    returncode: int
+    stderr: str
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory, data_dir, garbage_checkpoint) -> dict[str, tuple[Result, Path]]:
+    """Every case, run by one interpreter (tests/bad_input_driver.py forks per command line)."""
+    root = tmp_path_factory.mktemp("bad_input")
+    jobs, where = [], {}
+    for case in cases(data_dir):
+        tmp = root / case.id
+        tmp.mkdir()
+        _write_files(case, tmp, data_dir, garbage_checkpoint)
+        where[case.id] = tmp
+        jobs.append({"argv": [_fill(a, tmp, data_dir, garbage_checkpoint) for a in case.argv], "env": case.env,
+                     "stdout": str(root / f"{case.id}.out"), "stderr": str(root / f"{case.id}.err")})
+    (root / "jobs.json").write_text(json.dumps(jobs))
+    subprocess.run([sys.executable, "-m", "tests.bad_input_driver", str(root / "jobs.json")], cwd=REPO, check=True,
+                   timeout=900)
+    codes = json.loads((root / "jobs.json.status").read_text())
+    return {job_id: (Result(code, Path(job["stderr"]).read_text(errors="replace")), where[job_id])
+            for job_id, code, job in zip(where, codes, jobs)}
 
 
 def _check(case: Case, result, tmp: Path) -> None:
@@ -165,7 +193,7 @@ def _check(case: Case, result, tmp: Path) -> None:
     if case.warning:
         assert any(line.startswith("warning: ") and case.fragment in line for line in lines), where
     else:
-        assert lines and lines[-1].startswith("error: ") or lines[-1].startswith("Error: "), where
+        assert lines and lines[-1].startswith(("error: ", "Error: ")), where
         assert case.fragment in lines[-1], where
         assert sum(line.lower().startswith("error") for line in lines) == 1, where
     for rel in case.absent:
@@ -176,9 +204,10 @@ CASE_IDS = [c.id for c in cases(Path("DATA"))]
 
 
 @pytest.mark.parametrize("case_id", CASE_IDS)
-def test_bad_input(case_id, tmp_path, data_dir, garbage_checkpoint):
+def test_bad_input(case_id, results, data_dir):
     case = next(c for c in cases(data_dir) if c.id == case_id)
-    _check(case, _run(case, tmp_path, data_dir, garbage_checkpoint), tmp_path)
+    result, tmp = results[case_id]
+    _check(case, result, tmp)
 
 
 def test_debug_shows_the_traceback(tmp_path):
