@@ -82,6 +82,8 @@ def _check_fields(section: object, where: str) -> None:
                 setattr(section, f.name, int(value))
         elif kind.startswith("bool") and not isinstance(value, bool):
             raise ConfigError(f"{name} must be true or false, got {value!r}")
+        elif kind.startswith("str") and isinstance(value, Path):
+            setattr(section, f.name, str(value))
         elif kind.startswith("str") and not isinstance(value, str):
             raise ConfigError(f"{name} must be a string, got {value!r}")
 
