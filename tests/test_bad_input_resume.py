@@ -22,6 +22,7 @@ def trained(tmp_path_factory, data_dir):
     return config, root / "run", steps
 
 
+@pytest.mark.slow
 def test_damaged_newest_checkpoint_is_named_and_the_previous_one_used(trained, tmp_path):
     config, run, steps = trained
     copy = tmp_path / "run"
@@ -41,6 +42,7 @@ def test_damaged_newest_checkpoint_is_named_and_the_previous_one_used(trained, t
     assert (newest / "trainer_state.pt").stat().st_size > 100  # retrained and saved whole again
 
 
+@pytest.mark.slow
 def test_no_complete_checkpoint_left_prints_the_command(trained, tmp_path):
     config, run, steps = trained
     copy = tmp_path / "run"
