@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from contracts.errors import DataError
+from contracts.errors import DataError, InputError
 
 
 def _fsync_dir(path: Path) -> None:
@@ -106,8 +106,13 @@ def iter_jsonl(path: str | Path, strict: bool = True, skipped: list[str] | None 
     line before it is an error.
     """
     path = Path(path)
-    with _open_text(path) as fh:
-        lines = fh.read().splitlines()
+    try:
+        with _open_text(path) as fh:
+            lines = fh.read().splitlines()
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path} is not UTF-8 text (byte {err.start}); give a JSONL file, one object a line") from None
+    except (OSError, EOFError) as err:  # gzip's BadGzipFile is an OSError
+        raise DataError(f"{path} cannot be read ({err}); give a JSONL file, one object a line") from None
     last = max((n for n, line in enumerate(lines, 1) if line.strip()), default=0)
     for n, line in enumerate(lines, 1):
         if not line.strip():
@@ -156,3 +161,37 @@ def replace_dir_atomic(tmp_dir: Path, final_dir: Path) -> None:
     else:
         os.replace(tmp_dir, final_dir)
     _fsync_dir(final_dir.parent)
+
+
+def check_output_path(path: str | Path, option: str = "--out") -> Path:
+    """Refuse, before anything is created, an output path that cannot be written: a control character in
+    its name, or an existing ancestor that is a file or not writable. Returns the path."""
+    path = Path(path)
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in str(path)):
+        raise InputError(f"{option} {str(path)!r} holds a control character; choose a plain path")
+    ancestor = path.absolute()
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor != path.absolute() and not ancestor.is_dir():
+        raise InputError(f"{option} {path}: {ancestor} is not a directory; choose a path under a directory")
+    if ancestor != path.absolute() and not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {path}: {ancestor} is not writable; choose a path you can write")
+    return path
+
+
+def clean_stale_temporaries(directory: str | Path, name: str | None = None) -> list[Path]:
+    """Remove what interrupted atomic writes left in `directory` (not recursive): hidden `.NAME.*.tmp` files
+    and `.NAME.tmp` directories (only those of `name` when given: a directory we do not own). Only a kill
+    leaves them; call when a run starts, before writing."""
+    directory = Path(directory)
+    removed: list[Path] = []
+    if not directory.is_dir():
+        return removed
+    patterns = [f".{name}.*.tmp", f".{name}.tmp"] if name else [".*.tmp"]
+    for stale in sorted({p for pattern in patterns for p in directory.glob(pattern)}):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+        removed.append(stale)
+    return removed

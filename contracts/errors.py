@@ -6,6 +6,9 @@ so the CLI needs no custom group that catches and translates exceptions.
 """
 from __future__ import annotations
 
+import os
+import sys
+import traceback
 from typing import IO, Any
 
 import click
@@ -17,6 +20,8 @@ class EmergentError(click.ClickException):
     exit_code = 1
 
     def show(self, file: IO[Any] | None = None) -> None:
+        if os.environ.get("EMERGENT_DEBUG", "").strip() not in ("", "0"):  # `emergent --debug`: where it came from
+            traceback.print_exception(self, file=file or sys.stderr)
         click.echo(f"error: {self.format_message()}", file=file, err=True)
 
     def __str__(self) -> str:
@@ -53,3 +58,13 @@ class TrainingDiverged(EmergentError):
             "(lower optim.lr, raise the warmup or check optim.weight_decay, then rerun with --resume)"
         )
         self.step = step
+
+
+def require_vllm() -> None:
+    """--backend vllm needs vLLM importable here; name how to get it instead of an ImportError deep inside."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        raise InputError("--backend vllm: vLLM is not installed in this environment; build its environment with "
+                         "`make vllm-venv` (then run with .venv-vllm/bin/...) or install the extra: "
+                         "pip install 'emergent-suite[vllm]'; or use --backend hf")

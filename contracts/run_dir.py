@@ -33,7 +33,25 @@ def read_checkpoints(run_dir: str | Path) -> list[CheckpointRef]:
     records = read_jsonl(run_dir / "checkpoints.jsonl")
     if not records:
         raise RunDirError(f"{run_dir} has no checkpoints.jsonl entries; is it a run directory written by `emergent train`?")
-    return [_ref(r, run_dir / r["path"], r.get("run") or run_dir.name) for r in records if (run_dir / r["path"]).is_dir()]
+    bad = [n for n, r in enumerate(records, 1) if not isinstance(r.get("path"), str)]
+    if bad:
+        raise RunDirError(f"{run_dir / 'checkpoints.jsonl'}:{bad[0]} has no checkpoint path; is it a run directory "
+                          "written by `emergent train`?")
+    refs = [_ref(r, run_dir / r["path"], r.get("run") or run_dir.name) for r in records if (run_dir / r["path"]).is_dir()]
+    if not refs:
+        raise RunDirError(f"{run_dir}: none of the {len(records)} checkpoint(s) listed in checkpoints.jsonl exists; "
+                          "was the checkpoints/ directory moved or deleted?")
+    return refs
+
+
+def _json_object(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RunDirError(f"{path} is not valid JSON ({getattr(err, 'msg', err)}); the checkpoint is damaged") from None
+    if not isinstance(value, dict):
+        raise RunDirError(f"{path} holds a JSON {type(value).__name__}, not an object; the checkpoint is damaged")
+    return value
 
 
 def read_checkpoint(path: str | Path) -> CheckpointRef:
@@ -41,11 +59,10 @@ def read_checkpoint(path: str | Path) -> CheckpointRef:
     path = Path(path)
     if not (path / "config.json").is_file():
         raise RunDirError(f"{path} is neither a run directory (checkpoints.jsonl) nor a checkpoint (config.json)")
-    record = {}
     if (path / "checkpoint.json").is_file():
-        record = json.loads((path / "checkpoint.json").read_text())
+        record = _json_object(path / "checkpoint.json")
     else:
-        record = json.loads((path / "config.json").read_text()).get("emergent_suite", {})
+        record = _json_object(path / "config.json").get("emergent_suite", {})
     run = record.get("run") or (path.parent.parent.name if path.parent.name == "checkpoints" else path.name)
     return _ref(record, path, run)
 
@@ -60,3 +77,37 @@ def resolve_targets(targets) -> list[CheckpointRef]:
         else:
             refs.append(read_checkpoint(target))
     return refs
+
+
+def weights_damage(directory: str | Path) -> str | None:
+    """Why a checkpoint's model.safetensors cannot be loaded (missing, torn, not safetensors), or None.
+
+    Reads only the header: its JSON must parse and its tensors must end exactly at the file's end.
+    """
+    import struct
+
+    path = Path(directory) / "model.safetensors"
+    if not path.is_file():
+        if any(Path(directory).glob("model*.safetensors")) or any(Path(directory).glob("*.bin")):
+            return None  # sharded or legacy weights: left to the loader
+        return f"{path} does not exist"
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as fh:
+            (length,) = struct.unpack("<Q", fh.read(8))
+            if length > size - 8:
+                return f"{path} is damaged (header of {length} bytes in a file of {size})"
+            header = json.loads(fh.read(length))
+        end = max((int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"), default=0)
+    except (struct.error, ValueError, UnicodeDecodeError, KeyError, TypeError, IndexError, AttributeError) as err:
+        return f"{path} is not a safetensors file ({type(err).__name__})"
+    if 8 + length + end != size:
+        return f"{path} is damaged ({size} bytes, its header says {8 + length + end})"
+    return None
+
+
+def check_weights(directory: str | Path) -> None:
+    """Refuse a checkpoint whose weights cannot be loaded, naming the file (before any model is built)."""
+    why = weights_damage(directory)
+    if why is not None:
+        raise RunDirError(f"{why}; give a complete checkpoint (a run's checkpoints.jsonl lists them)")

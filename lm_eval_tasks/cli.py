@@ -4,6 +4,8 @@ emergent/cli.py composes it with the other stages' commands; this module imports
 """
 from __future__ import annotations
 
+import os
+
 import click
 
 from contracts.errors import InputError
@@ -36,6 +38,24 @@ class BatchSize(click.ParamType):
 @click.option("--model-args", default="", help="Extra lm-eval model_args, e.g. tensor_parallel_size=2.")
 def eval_command(targets, tasks, table, backend, batch_size, limit, device, model_args):
     """Evaluate every checkpoint of TARGETS (run or checkpoint directories) with lm-eval."""
+    from contracts.atomic import check_output_path, clean_stale_temporaries
+    from contracts.errors import require_vllm
+    from contracts.run_dir import check_weights, resolve_targets
+
+    check_output_path(table, "--table")
+    suite_data = os.environ.get("EMERGENT_SUITE_DATA")
+    if suite_data and not os.path.isdir(suite_data):
+        raise InputError(f"EMERGENT_SUITE_DATA={suite_data} is not a directory; point it at DIR/<task>/<split>.jsonl "
+                         "or unset it")
+    if backend == "vllm":
+        require_vllm()
+    refs = resolve_targets(targets)  # every target is checked before lm-eval is imported or a table touched
+    for ref in refs:
+        check_weights(ref.path)
+
+    from pathlib import Path
+
+    clean_stale_temporaries(Path(table).parent, Path(table).name)  # of a killed earlier run
     from lm_eval_tasks.evaluate import evaluate
     from lm_eval_tasks.sources import DatasetMissing
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import click
 
-from contracts.errors import InputError
-from contracts.run_dir import read_checkpoint
+from contracts.atomic import check_output_path
+from contracts.errors import InputError, require_vllm
+from contracts.run_dir import check_weights, read_checkpoint
 from contracts.table import format_table
 from passuntil.tasks import TASKS
 
@@ -84,6 +85,11 @@ def run_command(model, tasks, data, backend, r, max_samples, batch_size, chunk_s
         settings.validate()
     except ValueError as err:
         raise InputError(str(err)) from None
+    if limit is not None and limit <= 0:
+        raise InputError(f"--limit must be a positive number of instances, got {limit}")
+    if not time_limit > 0 or time_limit != time_limit or time_limit == float("inf"):
+        raise InputError(f"--time-limit must be a positive number of seconds, got {time_limit}")
+    check_output_path(out)
     shard_spec = _parse_shard(shard)
     loaded = []
     for spec in tasks:  # every task is checked before the model is loaded
@@ -95,6 +101,10 @@ def run_command(model, tasks, data, backend, r, max_samples, batch_size, chunk_s
         if allow_unisolated:
             isolation.allow_unisolated(True)
         click.echo(f"sandbox: {isolation.require().describe()}")  # refuses the weak level unless allowed
+    if backend == "vllm":
+        require_vllm()
+    if (Path(model) / "config.json").is_file():
+        check_weights(model)
     try:
         engine = make_backend(backend, model, device=device, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
                               memory_utilization=gpu_memory_utilization)

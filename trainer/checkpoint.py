@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+import contracts.run_dir
+from contracts.errors import RunDirError
 from contracts.atomic import append_jsonl, read_jsonl, replace_dir_atomic, write_jsonl_atomic, write_text_atomic
 from trainer.config import ModelConfig, checkpoint_steps
 from trainer.hf_convert import save_hf_checkpoint
@@ -45,9 +47,48 @@ def save_checkpoint(run_dir: Path, step: int, model_state: dict, trainer_state: 
     return final
 
 
-def latest_resumable(run_dir: Path) -> Path | None:
+def damage(directory: Path) -> str | None:
+    """Why a checkpoint cannot be resumed from (a torn or overwritten file), or None when it is whole.
+
+    Cheap: the trainer state's zip CRCs (torch.save writes a zip) and the weights' safetensors header
+    against the file's size; nothing is unpickled or loaded into memory.
+    """
+    import zipfile
+
+    state = directory / TRAINER_STATE
+    try:
+        with zipfile.ZipFile(state) as archive:
+            bad = archive.testzip()
+        if bad is not None:
+            return f"{state} is damaged (bad CRC in {bad})"
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        return f"{state} is damaged ({err})"
+    return contracts.run_dir.weights_damage(directory)
+
+
+def latest_resumable(run_dir: Path, warn=None) -> Path | None:
+    """The newest checkpoint a run can resume from. A damaged newer one is named (through `warn`, else on
+    stderr) and skipped; when no whole one is left, the user is told what to do."""
     dirs = sorted(p for p in (run_dir / "checkpoints").glob("step_*") if (p / TRAINER_STATE).is_file() and (p / RECORD).is_file())
-    return dirs[-1] if dirs else None
+    damaged: list[str] = []
+    for directory in reversed(dirs):
+        why = damage(directory)
+        if why is None:
+            if damaged:
+                (warn or _warn)(f"warning: {'; '.join(damaged)}; resuming from the newest complete checkpoint, {directory.name}")
+            return directory
+        damaged.append(why)
+    if damaged:
+        raise RunDirError(f"{'; '.join(damaged)}, and no older checkpoint keeps its trainer state; move the damaged "
+                          f"checkpoint aside (mv {dirs[-1]} {dirs[-1].parent / ('damaged-' + dirs[-1].name)}) "
+                          "and rerun with --resume to restart from step 0, or start a new --out")
+    return None
+
+
+def _warn(text: str) -> None:
+    import sys
+
+    print(text, file=sys.stderr, flush=True)
 
 
 def repair_run_dir(run_dir: Path, resume_step: int) -> None:

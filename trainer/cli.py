@@ -9,7 +9,7 @@ import functools
 
 import click
 
-from contracts.errors import DataError
+from contracts.errors import DataError, RunDirError
 
 
 @click.group("trainer", context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,14 +27,28 @@ def group() -> None:
               help="Also log to TensorBoard or W&B (optional extras; metrics.jsonl is always written). Repeatable.")
 def train_command(config_path, out, data_dir, resume, no_progress, log_to):
     """Train one run (any number of processes: wrap in torchrun for DDP/FSDP)."""
-    from trainer.config import TrainConfig
-    from trainer.loop import train
+    from pathlib import Path
 
+    from contracts.atomic import check_output_path, clean_stale_temporaries
+    from trainer.config import TrainConfig, check_fits_memory
+    from trainer.data import load_manifest
+
+    check_output_path(out)
     cfg = TrainConfig.from_yaml(config_path)
     if data_dir:
         cfg.data_dir = data_dir
+        cfg.validate()
     if log_to:
         cfg.log_to = sorted(set(cfg.log_to) | set(log_to))
+    if resume and not (Path(out) / "config.yaml").is_file():
+        raise RunDirError(f"--resume: {out} holds no run (no config.yaml), so there is nothing to resume; "
+                          "drop --resume to start a new run there")
+    check_fits_memory(cfg)
+    load_manifest(cfg.data_dir)  # the data is checked before the run directory is created
+    clean_stale_temporaries(out)
+
+    from trainer.loop import train
+
     summary = train(cfg, out, resume=resume, progress=not no_progress)
     click.echo(f"trained {summary['steps']} steps, {summary['tokens']:,} tokens; last checkpoint {summary['last_checkpoint']}")
 
@@ -61,6 +75,9 @@ def data_prepare_command(inputs, out, vocab_size, tokenizer_dir, val_fraction, s
 
     from trainer.data_prepare import prepare
 
+    from contracts.atomic import check_output_path
+
+    check_output_path(out)
     inputs = list(inputs)
     if default_corpus:
         from trainer.corpus import build_default_corpus
@@ -95,7 +112,13 @@ def ladder_plan_command(spec, vocab_size, time_here, matmul_gflops):
         from trainer.ladder import measure_matmul_flops
 
         rate = measure_matmul_flops()
-    click.echo(plan_table(plan(load_spec(spec), vocab_size=vocab_size), matmul_flops=rate))
+    from trainer.ladder import absurd_plan_warning
+
+    runs = plan(load_spec(spec), vocab_size=vocab_size)
+    click.echo(plan_table(runs, matmul_flops=rate))
+    warning = absurd_plan_warning(runs)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @ladder_group.command("run")

@@ -7,6 +7,7 @@ Every default is visible here.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +29,63 @@ _YamlLoader.add_implicit_resolver(
 )
 
 
-def load_yaml(text: str):
-    return yaml.load(text, Loader=_YamlLoader)
+def load_yaml(text: str, where: str | Path = "YAML"):
+    """Parse YAML; a syntax error is the user's to fix, named by file, line and column."""
+    try:
+        return yaml.load(text, Loader=_YamlLoader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{where}{at} is not valid YAML ({problem}); fix the file") from None
+
+
+def read_yaml_file(path: str | Path, what: str = "file"):
+    """The one reader of our YAML inputs: a missing, unreadable or malformed file is one line naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} {path} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path} is not UTF-8 text") from None
+    except OSError as err:
+        raise ConfigError(f"{what} {path} cannot be read ({err.strerror})") from None
+    return load_yaml(text, path)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_name(value: str, what: str) -> None:
+    """A name that becomes a path or a table cell: no NUL, newline or other control character."""
+    if _CONTROL.search(value):
+        raise ConfigError(f"{what} {value!r} holds a control character; use letters, digits, '-', '_' and '.'")
+
+
+def _check_fields(section: object, where: str) -> None:
+    """Types and finiteness of a dataclass's fields, from their annotations (YAML gives any type)."""
+    for f in dataclasses.fields(section):  # type: ignore[arg-type]
+        value = getattr(section, f.name)
+        kind = str(f.type)
+        if value is None and "None" in kind:
+            continue
+        name = f"{where}{f.name}"
+        if kind.startswith(("int", "float")) or kind in ("int | None", "float | None"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number, got {value!r}")
+            if kind.startswith("int"):
+                if not float(value).is_integer():
+                    raise ConfigError(f"{name} must be a whole number, got {value!r}")
+                setattr(section, f.name, int(value))
+        elif kind.startswith("bool") and not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false, got {value!r}")
+        elif kind.startswith("str") and isinstance(value, Path):
+            setattr(section, f.name, str(value))
+        elif kind.startswith("str") and not isinstance(value, str):
+            raise ConfigError(f"{name} must be a string, got {value!r}")
 
 
 @dataclass
@@ -59,6 +115,7 @@ class ModelConfig:
         return self.d_model // self.n_heads
 
     def validate(self) -> None:
+        _check_fields(self, "model.")
         for name in ("vocab_size", "d_model", "n_layers", "n_heads", "n_kv_heads", "d_ff", "max_seq_len"):
             if int(getattr(self, name)) <= 0:
                 raise ConfigError(f"model.{name} must be positive, got {getattr(self, name)}")
@@ -102,6 +159,7 @@ class ScheduleConfig:
     decay_shape: str = "linear"  # wsd decay: "linear" or "sqrt" (1 - sqrt, as in MiniCPM)
 
     def validate(self) -> None:
+        _check_fields(self, "schedule.")
         if self.kind not in ("cosine", "wsd", "constant"):
             raise ConfigError(f"schedule.kind must be cosine, wsd or constant, got {self.kind!r}")
         if self.decay_shape not in ("linear", "sqrt"):
@@ -168,8 +226,20 @@ class TrainConfig:
         self.validate()
 
     def validate(self) -> None:
+        _check_fields(self, "")
         self.model.validate()
         self.schedule.validate()
+        _check_fields(self.optim, "optim.")
+        _check_fields(self.checkpoints, "checkpoints.")
+        if not (self.optim.lr > 0 and self.optim.eps > 0 and self.optim.weight_decay >= 0 and self.optim.grad_clip >= 0):
+            raise ConfigError(f"optim.lr and optim.eps must be positive, weight_decay and grad_clip not negative: {self.optim}")
+        if len(self.optim.betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.optim.betas):
+            raise ConfigError(f"optim.betas must be two numbers in [0, 1), got {self.optim.betas!r}")
+        for what in ("seq_len", "global_batch_size", "micro_batch_size", "val_tokens", "val_batch_size", "log_interval"):
+            if getattr(self, what) <= 0:
+                raise ConfigError(f"{what} must be positive, got {getattr(self, what)}")
+        check_name(self.name, "name")
+        check_name(self.data_dir, "data_dir")
         if self.seq_len > self.model.max_seq_len:
             raise ConfigError(
                 f"seq_len={self.seq_len} exceeds model.max_seq_len={self.model.max_seq_len}; "
@@ -223,10 +293,34 @@ class TrainConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        raw = load_yaml(path.read_text())
+        raw = read_yaml_file(path, "config file")
         if not isinstance(raw, dict):
             raise ConfigError(f"config file {path} does not hold a mapping")
         raw.pop("provenance", None)
-        return cls.from_dict(raw)
+        try:
+            return cls.from_dict(raw)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err.message}") from None
+
+
+def check_fits_memory(cfg: TrainConfig) -> None:
+    """Refuse a model whose weights, gradients and Adam moments (16 bytes a parameter in fp32) exceed the
+    memory of every device the run could use; better now than an out-of-memory kill after minutes."""
+    import os
+
+    from trainer.flops import param_counts
+
+    params = param_counts(cfg.model)["params"]
+    need = 16 * params
+    world = max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    where = "this machine's memory"
+    if cfg.device != "cpu":
+        import torch
+
+        if torch.cuda.is_available():
+            have, where = torch.cuda.get_device_properties(0).total_memory, "the GPU's memory"
+    if need > have * world:
+        raise ConfigError(f"the model has {params:.3g} parameters and needs about {need / 2**30:,.0f} GiB for weights, "
+                          f"gradients and optimizer state, more than {where} ({have * world / 2**30:,.0f} GiB); "
+                          "choose a smaller model")

@@ -24,8 +24,17 @@ def load_manifest(data_dir: str | Path) -> dict:
     manifest_path = data_dir / "data.json"
     if not manifest_path.is_file():
         raise DataError(f"data directory {data_dir} has no data.json; create it with `emergent data prepare`")
-    manifest = json.loads(manifest_path.read_text())
-    if manifest.get("train_tokens", 0) <= 0:
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"{manifest_path} is not valid JSON ({getattr(err, 'msg', err)}); "
+                        "re-create the directory with `emergent data prepare`") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("vocab_size"), int) \
+            or not isinstance(manifest.get("train"), list) or not isinstance(manifest.get("val"), dict):
+        raise DataError(f"{manifest_path} lacks vocab_size/train/val; re-create the directory with `emergent data prepare`")
+    if manifest["vocab_size"] <= 0:
+        raise DataError(f"{manifest_path} gives vocab_size {manifest['vocab_size']}; re-create it with `emergent data prepare`")
+    if not isinstance(manifest.get("train_tokens", 0), int) or manifest.get("train_tokens", 0) <= 0:
         raise DataError(f"data directory {data_dir} holds no training tokens; prepare it from a non-empty corpus")
     return manifest
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from contracts.atomic import iter_jsonl, write_text_atomic
+from contracts.atomic import clean_stale_temporaries, iter_jsonl, write_text_atomic
 from contracts.errors import DataError
 from contracts.provenance import provenance
 from trainer.shards import dtype_for_vocab, write_shard
@@ -44,9 +44,20 @@ def _paragraph_documents(text: str, min_chars: int = 1000) -> Iterator[str]:
         yield "\n\n".join(buffer)
 
 
+def read_text_strict(path: Path) -> str:
+    """A text input as UTF-8. Binary junk (NUL bytes, or more than 1% of bytes that are not UTF-8) is
+    refused: tokenized, it would silently become training data."""
+    raw = path.read_bytes()
+    text = raw.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd") - raw.decode("utf-8", errors="ignore").count("\ufffd")
+    if b"\x00" in raw or bad > 0.01 * max(1, len(raw)):
+        raise DataError(f"{path} is not text (NUL bytes or {bad} bytes that are not UTF-8); give UTF-8 text, JSONL or parquet")
+    return text
+
+
 def read_documents(path: Path, text_field: str = "text") -> list[str]:
     if path.suffix in (".txt", ".md"):
-        return list(_paragraph_documents(path.read_text(encoding="utf-8", errors="replace")))
+        return list(_paragraph_documents(read_text_strict(path)))
     if path.suffix == ".jsonl":
         docs = []
         for n, row in iter_jsonl(path, strict=True):
@@ -160,7 +171,8 @@ def prepare(inputs: list[str | Path], out: str | Path, vocab_size: int = 8192, t
             raise DataError(f"vocabulary of {vocab} tokens does not fit {dtype} shards (max id {np.iinfo(np_dtype).max}); use --dtype uint32")
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    clean_stale_temporaries(out.parent, out.name)  # a killed earlier prepare of the same --out
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     try:
         tokenizer.save_pretrained(str(tmp / "tokenizer"))
         train_tokens = encode_documents(tokenizer, train_docs)

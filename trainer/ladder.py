@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainer.config import ModelConfig, TrainConfig, checkpoint_steps, load_yaml
+from trainer.config import ModelConfig, TrainConfig, check_name, checkpoint_steps, read_yaml_file
 from contracts.errors import ConfigError
 from contracts.table import format_table
 from trainer.flops import flops_per_token, param_counts, training_flops
@@ -41,9 +41,13 @@ def load_spec(name_or_path: str | Path) -> dict:
         path = SPEC_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         raise ConfigError(f"no ladder spec {name_or_path!r}: give a YAML path or one of {', '.join(list_specs())}")
-    spec = load_yaml(path.read_text())
+    spec = read_yaml_file(path, "ladder spec")
     if not isinstance(spec, dict) or not spec.get("rungs"):
         raise ConfigError(f"ladder spec {path} has no rungs")
+    if not isinstance(spec["rungs"], list) or not all(isinstance(r, dict) and "name" in r for r in spec["rungs"]):
+        raise ConfigError(f"ladder spec {path}: rungs must be a list of mappings, each with a name")
+    for rung in spec["rungs"]:
+        check_name(str(rung["name"]), f"ladder spec {path}: rung name")
     spec.setdefault("name", path.stem)
     return spec
 
@@ -128,6 +132,28 @@ def set_fields(section: object, values: dict, where: str) -> None:
 
 
 def plan(spec: dict, data_dir: str | None = None, vocab_size: int | None = None) -> list[PlannedRun]:
+    try:
+        return _plan(spec, data_dir, vocab_size)
+    except (TypeError, ValueError, KeyError) as err:
+        if isinstance(err, ConfigError):
+            raise
+        raise ConfigError(f"ladder spec {spec.get('name')}: a value has the wrong type or is missing ({err})") from None
+
+
+# A plan beyond this on one H100 is almost surely a typo in the spec's sizes or tokens.
+ABSURD_H100_SECONDS = 10 * 365 * 86400
+
+
+def absurd_plan_warning(runs: list[PlannedRun]) -> str | None:
+    """A warning (with the figure) when the plan would take longer than anyone will run it, else None."""
+    seconds = sum(estimate_seconds_h100(r) for r in runs)
+    if seconds <= ABSURD_H100_SECONDS:
+        return None
+    return (f"this plan needs {seconds / 86400 / 365:.3g} years on one H100 at 40% MFU "
+            f"({sum(r.flops for r in runs):.3g} FLOPs); check the spec's sizes and tokens")
+
+
+def _plan(spec: dict, data_dir: str | None = None, vocab_size: int | None = None) -> list[PlannedRun]:
     vocab = int(vocab_size or spec.get("vocab_size", 32000))
     seq_len = int(spec.get("seq_len", 2048))
     model_defaults = dict(spec.get("model", {}) or {})
@@ -146,6 +172,8 @@ def plan(spec: dict, data_dir: str | None = None, vocab_size: int | None = None)
         budgets = budgets if isinstance(budgets, list) else [budgets]
         for tokens in budgets:
             tokens = float(tokens)
+            if not math.isfinite(tokens) or tokens <= 0:
+                raise ConfigError(f"ladder spec {spec['name']}: rung {name} has tokens {tokens}; give a positive, finite budget")
             rung_batch = {**batch, **(rung.get("batch", {}) or {})}
             cfg = TrainConfig(
                 model=copy.deepcopy(model),
@@ -263,8 +291,14 @@ def run_ladder(spec: dict, out: str | Path, data_dir: str | Path | None = None, 
     from trainer.loop import train
     from contracts.provenance import provenance
 
-    out = Path(out)
+    from contracts.atomic import check_output_path, clean_stale_temporaries
+
+    out = check_output_path(out)
+    # Everything is checked before OUT is created: the data (when given) and every run of the plan.
+    plan(spec, data_dir=str(data_dir) if data_dir else None,
+         vocab_size=load_manifest(data_dir)["vocab_size"] if data_dir is not None else None)
     out.mkdir(parents=True, exist_ok=True)
+    clean_stale_temporaries(out)
     if data_dir is None:
         data_dir = out / "data"
         if not (data_dir / "data.json").is_file():

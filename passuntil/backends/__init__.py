@@ -27,6 +27,9 @@ def make_backend(name: str, model: str, device: str = "cpu", tensor_parallel_siz
 
         return HFBackend(model, device=device, dtype=dtype)
     if name == "vllm":
+        from contracts.errors import require_vllm
+
+        require_vllm()
         from passuntil.backends.vllm import VLLMBackend
 
         return VLLMBackend(model, tensor_parallel_size=tensor_parallel_size, dtype=dtype,

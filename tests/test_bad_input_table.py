@@ -1,0 +1,242 @@
+"""Every bad input a user or a crashed job produces, as a table: the command, the files it is given, the
+exit status, a fragment of the one-line message, and what must NOT have been created. Each case runs
+the real `emergent` entry point in its own process (forked from one interpreter that imported the
+package once: tests/bad_input_driver.py); none may print a traceback.
+
+Placeholders in argv and file bodies: {tmp} (this test's directory), {data} (a prepared data directory),
+{ckpt} (a checkpoint directory whose model.safetensors is garbage).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, run_cli, tiny_config
+
+
+@dataclass
+class Case:
+    id: str
+    argv: list[str]
+    status: int
+    fragment: str
+    files: dict[str, str | bytes] = field(default_factory=dict)
+    absent: list[str] = field(default_factory=list)  # relative to {tmp}: must not exist afterwards
+    env: dict[str, str] = field(default_factory=dict)
+    warning: bool = False  # status 0 with a warning line on stderr (the figure named), not an error
+
+
+def _config_text(data_dir: Path, **edits) -> str:
+    import yaml
+
+    body = tiny_config(data_dir).to_dict()
+    body["optim"]["betas"] = list(body["optim"]["betas"])
+    for dotted, value in edits.items():
+        section, _, key = dotted.rpartition(".")
+        (body[section] if section else body)[key] = value
+    return yaml.safe_dump(body)
+
+
+def _record(**edits) -> str:
+    rec = {"task": "t", "instance_id": "0", "model": "m", "params": 1000, "samples": 10, "passes": 2, "censored": False,
+           "r": 2, "max_samples": 100, "pu_mle": 0.2}
+    rec.update(edits)
+    return json.dumps(rec)
+
+
+def cases(data_dir: Path) -> list[Case]:
+    good = _config_text(data_dir)
+    train = ["train", "--config", "{tmp}/c.yaml", "--out", "{tmp}/run", "--no-progress"]
+    pu = ["passuntil", "run", "--model", "{ckpt}", "--task", "custom", "--data", "{tmp}/t.jsonl", "--out", "{tmp}/pu.jsonl",
+          "--no-progress"]
+    task_file = {"t.jsonl": json.dumps({"id": "a", "prompt": "Say the phrase:", "answer": "the quick brown fox jumps over"}) + "\n"}
+    return [
+        # malformed YAML / JSON
+        Case("config-yaml", train, 2, "c.yaml", {"c.yaml": "model: [1, 2\n"}, ["run"]),
+        Case("config-not-mapping", train, 2, "does not hold a mapping", {"c.yaml": "- 1\n- 2\n"}, ["run"]),
+        Case("data-json", train + ["--data", "{tmp}/d"], 2, "data.json", {"c.yaml": good, "d/data.json": "{\"vocab"}, ["run"]),
+        Case("stored-config", [*train, "--resume"], 2, "config.yaml", {"c.yaml": good, "run/config.yaml": "model: {\n"}),
+        Case("ladder-yaml", ["ladder", "plan", "{tmp}/s.yaml"], 2, "s.yaml", {"s.yaml": "rungs: [\n"}),
+        Case("ladder-run-yaml", ["ladder", "run", "{tmp}/s.yaml", "--out", "{tmp}/lad"], 2, "s.yaml",
+             {"s.yaml": "rungs: [\n"}, ["lad"]),
+        Case("ladder-run-bad-data", ["ladder", "run", "{tmp}/s.yaml", "--out", "{tmp}/lad", "--data", "{tmp}/d"], 2,
+             "data.json", {"s.yaml": "rungs:\n  - {name: a, d_model: 64, n_layers: 2, n_heads: 4}\n",
+                           "d/data.json": "[]"}, ["lad"]),
+        Case("ladder-run-nan", ["ladder", "run", "{tmp}/s.yaml", "--out", "{tmp}/lad", "--data", "{data}"], 2,
+             "tokens", {"s.yaml": "rungs:\n  - {name: a, d_model: 64, n_layers: 2, n_heads: 4, tokens: .nan}\n"}, ["lad"]),
+        Case("study-yaml", ["study", "{tmp}/st.yaml", "--out", "{tmp}/so"], 2, "st.yaml", {"st.yaml": "a: [\n"}, ["so"]),
+        # NaN / inf / negative sizes
+        Case("lr-nan", train, 2, "optim.lr", {"c.yaml": _config_text(data_dir, **{"optim.lr": float("nan")})}, ["run"]),
+        Case("tokens-inf", train, 2, "tokens", {"c.yaml": _config_text(data_dir, tokens=float("inf"))}, ["run"]),
+        Case("vocab-negative", train, 2, "model.vocab_size", {"c.yaml": _config_text(data_dir, **{"model.vocab_size": -5})},
+             ["run"]),
+        Case("text-for-number", train, 2, "seq_len", {"c.yaml": _config_text(data_dir, seq_len="big")}, ["run"]),
+        Case("too-large", train, 2, "memory", {"c.yaml": _config_text(
+            data_dir, **{"model.d_model": 65536, "model.n_layers": 512, "model.n_heads": 512, "model.n_kv_heads": 512})},
+            ["run"]),
+        # control characters in names
+        Case("name-control", train, 2, "control character", {"c.yaml": _config_text(data_dir, name="a\x07b")}, ["run"]),
+        Case("out-control", ["train", "--config", "{tmp}/c.yaml", "--out", "{tmp}/r\x1bun"], 2, "control character",
+             {"c.yaml": good}, ["r\x1bun"]),
+        # resume into nothing
+        Case("resume-empty", [*train, "--resume"], 2, "nothing to resume", {"c.yaml": good}, ["run"]),
+        # data prepare
+        Case("prepare-binary", ["data", "prepare", "{tmp}/junk.txt", "--out", "{tmp}/prep"], 2, "not text",
+             {"junk.txt": bytes(range(256)) * 64}, ["prep"]),
+        Case("prepare-vocab-0", ["data", "prepare", "{tmp}/a.txt", "--out", "{tmp}/prep", "--vocab-size", "0"], 2,
+             "vocab-size", {"a.txt": "hello world\n"}, ["prep"]),
+        Case("prepare-out-under-file", ["data", "prepare", "{tmp}/a.txt", "--out", "{tmp}/a.txt/prep"], 2, "not a directory",
+             {"a.txt": "hello world\n"}),
+        # ladder plan of absurd size: a warning with the figure
+        Case("ladder-absurd", ["ladder", "plan", "{tmp}/s.yaml"], 0, "years", {"s.yaml": (
+            "vocab_size: 32000\nseq_len: 2048\nrungs:\n  - {name: huge, d_model: 65536, n_layers: 256, n_heads: 512, "
+            "tokens: 1.0e18}\n")}, warning=True),
+        # eval
+        Case("eval-limit-negative", ["eval", "{ckpt}", "--tasks", "es_gsm8k", "--table", "{tmp}/e.csv", "--limit", "-1"], 2,
+             "--limit", absent=["e.csv"]),
+        Case("eval-no-checkpoints", ["eval", "{tmp}/r", "--tasks", "es_gsm8k", "--table", "{tmp}/e.csv"], 2, "checkpoint",
+             {"r/checkpoints.jsonl": json.dumps({"step": 1, "path": "checkpoints/step_00000001"}) + "\n"}, ["e.csv"]),
+        Case("eval-empty-dir", ["eval", "{tmp}/r", "--tasks", "es_gsm8k", "--table", "{tmp}/e.csv"], 2, "checkpoint",
+             {"r/.keep": ""}, ["e.csv"]),
+        Case("eval-garbage-weights", ["eval", "{ckpt}", "--tasks", "es_gsm8k", "--table", "{tmp}/e.csv"], 2,
+             "model.safetensors", absent=["e.csv"]),
+        Case("eval-vllm-missing", ["eval", "{ckpt}", "--tasks", "es_gsm8k", "--table", "{tmp}/e.csv", "--backend", "vllm"],
+             2, "make vllm-venv", absent=["e.csv"]),
+        Case("eval-suite-data-missing", ["eval", "{ckpt}", "--tasks", "emergent_suite", "--table", "{tmp}/e.csv"], 2,
+             "EMERGENT_SUITE_DATA", absent=["e.csv"], env={"EMERGENT_SUITE_DATA": "/nonexistent/suite"}),
+        Case("eval-table-under-file", ["eval", "{ckpt}", "--tasks", "es_gsm8k", "--table", "{tmp}/f/e.csv"], 2,
+             "not a directory", {"f": "x"}),
+        Case("eval-checkpoint-json", ["eval", "{tmp}/ck", "--tasks", "es_gsm8k", "--table", "{tmp}/e.csv"], 2,
+             "checkpoint.json is not valid JSON", {"ck/config.json": "{}", "ck/checkpoint.json": "{\"step\": "}, ["e.csv"]),
+        # passuntil run
+        Case("pu-limit-negative", [*pu, "--limit", "-1"], 2, "--limit", task_file, ["pu.jsonl"]),
+        Case("pu-time-limit-0", [*pu, "--time-limit", "0"], 2, "--time-limit", task_file, ["pu.jsonl"]),
+        Case("pu-garbage-weights", pu, 2, "model.safetensors", task_file, ["pu.jsonl"]),
+        Case("pu-vllm-missing", [*pu, "--backend", "vllm"], 2, "make vllm-venv", task_file, ["pu.jsonl"]),
+        Case("pu-task-rejected", pu, 2, "t.jsonl", {"t.jsonl": "{not json\n"}, ["pu.jsonl"]),
+        Case("pu-out-under-file", [*pu[:-3], "--out", "{tmp}/f/pu.jsonl"], 2, "not a directory", {**task_file, "f": "x"}),
+        # passuntil summarize: records that break the contract
+        Case("sum-not-object", ["passuntil", "summarize", "{tmp}/r.jsonl"], 2, "r.jsonl:2",
+             {"r.jsonl": _record() + "\n[1, 2]\n" + _record(instance_id="1") + "\n"}),
+        Case("sum-no-fields", ["passuntil", "summarize", "{tmp}/r.jsonl"], 2, "r.jsonl:1", {"r.jsonl": "{}\n"}),
+        Case("sum-passes-gt-samples", ["passuntil", "summarize", "{tmp}/r.jsonl"], 2, "exceed samples",
+             {"r.jsonl": _record(passes=20) + "\n"}),
+        Case("sum-nan", ["passuntil", "summarize", "{tmp}/r.jsonl"], 2, "r.jsonl:1",
+             {"r.jsonl": _record(pu_mle=float("nan")) + "\n"}),
+    ]
+
+
+@pytest.fixture(scope="module")
+def garbage_checkpoint(tmp_path_factory, data_dir) -> Path:
+    """A checkpoint directory whose config and tokenizer are fine and whose weights are random bytes."""
+    from transformers import LlamaConfig
+
+    ckpt = tmp_path_factory.mktemp("garbage") / "step_00000001"
+    LlamaConfig(vocab_size=512, hidden_size=64, intermediate_size=192, num_hidden_layers=2, num_attention_heads=4,
+                num_key_value_heads=2).save_pretrained(ckpt)
+    shutil.copytree(data_dir / "tokenizer", ckpt, dirs_exist_ok=True)
+    (ckpt / "model.safetensors").write_bytes(b"\x13\x00\x00\x00\x00\x00\x00\x00{garbage" + bytes(range(256)) * 8)
+    return ckpt
+
+
+def _fill(text: str, tmp: Path, data: Path, ckpt: Path) -> str:
+    return text.replace("{tmp}", str(tmp)).replace("{data}", str(data)).replace("{ckpt}", str(ckpt))
+
+
+def _write_files(case: Case, tmp: Path, data: Path, ckpt: Path) -> None:
+    for rel, body in case.files.items():
+        path = tmp / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(body, bytes):
+            path.write_bytes(body)
+        else:
+            path.write_text(_fill(body, tmp, data, ckpt))
+
+
+@dataclass
+class Result:
+    returncode: int
+    stderr: str
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory, data_dir, garbage_checkpoint) -> dict[str, tuple[Result, Path]]:
+    """Every case, run by one interpreter (tests/bad_input_driver.py forks per command line)."""
+    root = tmp_path_factory.mktemp("bad_input")
+    jobs, where = [], {}
+    for case in cases(data_dir):
+        tmp = root / case.id
+        tmp.mkdir()
+        _write_files(case, tmp, data_dir, garbage_checkpoint)
+        where[case.id] = tmp
+        jobs.append({"argv": [_fill(a, tmp, data_dir, garbage_checkpoint) for a in case.argv], "env": case.env,
+                     "stdout": str(root / f"{case.id}.out"), "stderr": str(root / f"{case.id}.err")})
+    (root / "jobs.json").write_text(json.dumps(jobs))
+    subprocess.run([sys.executable, "-m", "tests.bad_input_driver", str(root / "jobs.json")], cwd=REPO, check=True,
+                   timeout=900)
+    codes = json.loads((root / "jobs.json.status").read_text())
+    return {job_id: (Result(code, Path(job["stderr"]).read_text(errors="replace")), where[job_id])
+            for job_id, code, job in zip(where, codes, jobs)}
+
+
+def _check(case: Case, result, tmp: Path) -> None:
+    where = f"{case.id}: exit {result.returncode}\n{result.stderr[-3000:]}"
+    assert "Traceback" not in result.stderr, where
+    assert result.returncode == case.status, where
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    if case.warning:
+        assert any(line.startswith("warning: ") and case.fragment in line for line in lines), where
+    else:
+        assert lines and lines[-1].startswith(("error: ", "Error: ")), where
+        assert case.fragment in lines[-1], where
+        assert sum(line.lower().startswith("error") for line in lines) == 1, where
+    for rel in case.absent:
+        assert not (tmp / rel).exists(), f"{case.id}: {rel} was created"
+
+
+CASE_IDS = [c.id for c in cases(Path("DATA"))]
+
+
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_bad_input(case_id, results, data_dir):
+    case = next(c for c in cases(data_dir) if c.id == case_id)
+    result, tmp = results[case_id]
+    _check(case, result, tmp)
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    (tmp_path / "s.yaml").write_text("rungs: [\n")
+    for argv, env in ((["--debug", "ladder", "plan", str(tmp_path / "s.yaml")], {}),
+                      (["ladder", "plan", str(tmp_path / "s.yaml")], {"EMERGENT_DEBUG": "1"})):
+        result = run_cli(*argv, env=env)
+        assert result.returncode == 2 and "Traceback" in result.stderr, result.stderr
+        assert result.stderr.strip().splitlines()[-1].startswith("error: "), result.stderr
+
+
+def test_library_errors_become_one_line_at_the_boundary(monkeypatch):
+    """An error from inside a library (here json's, as a damaged file gives it) that no reader caught."""
+    import click
+    from click.testing import CliRunner
+
+    from emergent.cli import BoundaryGroup
+
+    @click.group(cls=BoundaryGroup)
+    def top():
+        pass
+
+    @top.command()
+    def broken():
+        json.loads("{torn")
+
+    monkeypatch.delenv("EMERGENT_DEBUG", raising=False)
+    result = CliRunner().invoke(top, ["broken"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.output.startswith("error: JSONDecodeError:") and "--debug" in result.output
+    monkeypatch.setenv("EMERGENT_DEBUG", "1")
+    assert isinstance(CliRunner().invoke(top, ["broken"]).exception, json.JSONDecodeError)
