@@ -136,21 +136,27 @@ class LossCurveResults:
         return self._z_to_value(evaluate(self.model, theta, np.atleast_1d(np.asarray(loss, float)), self.ceiling,
                                          self.floor, self.l_ref))
 
-    def predict(self, x, alpha: float = 0.05, loss_draws=None, n_draws: int = 4000, seed: int = 0) -> dict:
-        """The metric's value of a new checkpoint at loss x (scalar): estimate and a prediction interval.
-
-        loss_draws: draws of an uncertain loss (e.g. from the loss law) instead of the fixed x."""
+    def samples(self, x, loss_draws=None, n_draws: int = 4000, seed: int = 0) -> np.ndarray:
+        """Draws of the metric's value of a new checkpoint at loss x (or at the given loss draws)."""
         from analysis.curve_family import predictive_draws
 
         rng = np.random.default_rng(seed)
         draws = np.full(n_draws, float(x)) if loss_draws is None else rng.choice(np.asarray(loss_draws, float), n_draws)
         z = predictive_draws(self.model, np.asarray(self.draws, float), self.residual_quantiles, draws, self.ceiling,
                              self.floor, self.l_ref, seed=seed)
-        low, high = _quantile_interval(self._z_to_value(z), alpha)
-        low, high = min(low, high), max(low, high)
+        return self._z_to_value(z)
+
+    def method(self, with_loss_draws: bool) -> str:
+        return (f"{self.model} curve; bootstrap over runs + checkpoint residuals"
+                + (" + loss-law draws" if with_loss_draws else " at a fixed loss"))
+
+    def predict(self, x, alpha: float = 0.05, loss_draws=None, n_draws: int = 4000, seed: int = 0) -> dict:
+        """The metric's value of a new checkpoint at loss x (scalar): estimate and a prediction interval.
+
+        loss_draws: draws of an uncertain loss (e.g. from the loss law) instead of the fixed x."""
+        low, high = _quantile_interval(self.samples(x, loss_draws, n_draws, seed), alpha)
         return {"estimate": float(self.curve([x])[0]), "low": low, "high": high, "level": 1 - alpha,
-                "method": f"{self.model} curve; bootstrap over runs + checkpoint residuals"
-                          + (" + loss draws" if loss_draws is not None else " at a fixed loss")}
+                "method": self.method(loss_draws is not None)}
 
     def summary(self) -> str:
         from analysis.curve_family import FORMULAS
