@@ -68,8 +68,9 @@ def fit_group():
 @click.option("--baseline-col", default="random_baseline", show_default=True)
 @click.option("--params-col", default="params", show_default=True)
 @click.option("--tokens-col", default="tokens", show_default=True)
-@click.option("--model", default="auto", show_default=True, type=click.Choice(["auto", "sigmoid", "hinge", "jump", "line"]),
-              help="Curve used for prediction; auto: the smallest held-out error across runs.")
+@click.option("--model", default="auto", show_default=True, type=click.Choice(["auto", "sigmoid", "hinge", "jump", "line", "exponential"]),
+              help="Curve used for prediction; auto: the smallest held-out error across runs among sigmoid, hinge, "
+                   "jump and line (exponential: Gadre et al.'s error = e - k exp(-gamma L), a baseline).")
 @click.option("--bootstrap", default=200, show_default=True, help="Refits over runs resampled with replacement.")
 @_preprocessing
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
@@ -281,6 +282,9 @@ def predict_command(fit_paths, n, d, at_loss, levels, holdout, tables, runs, pu_
 def register(group) -> None:
     from study.cli import study_command
 
+    from analysis.convert import convert_group
+
     group.add_command(fit_group)
     group.add_command(predict_command)
+    group.add_command(convert_group)
     group.add_command(study_command)

@@ -31,12 +31,15 @@ import numpy as np
 from scipy.optimize import least_squares
 from scipy.special import expit
 
-MODELS = ("sigmoid", "hinge", "jump", "line")
-PARAM_NAMES = {"sigmoid": ("c0", "k", "L0"), "hinge": ("c0", "s", "eta"), "jump": ("c0", "j", "s", "eta"),
+MODELS = ("sigmoid", "hinge", "jump", "line")  # the candidates of --model auto
+BASELINES = ("exponential",)  # Gadre et al. 2024: top-1 error = e - k exp(-gamma L), i.e. z = c + k exp(-gamma L)
+PARAM_NAMES = {"exponential": ("c", "k", "gamma"), "sigmoid": ("c0", "k", "L0"), "hinge": ("c0", "s", "eta"), "jump": ("c0", "j", "s", "eta"),
                "line": ("a", "b")}
 FORMULAS = {"sigmoid": "z = c0 + (C - c0) / (1 + exp(-k (L0 - L)))", "hinge": "z = clip(c0 + s max(0, eta - L))",
-            "jump": "z = clip(c0 + [j + s (eta - L)] 1[L < eta])", "line": "z = clip(a + b (L_ref - L))"}
+            "jump": "z = clip(c0 + [j + s (eta - L)] 1[L < eta])", "line": "z = clip(a + b (L_ref - L))",
+            "exponential": "z = clip(c + k exp(-gamma L))  (Gadre et al. 2024)"}
 MIN_POINTS_PER_PARAM = 2
+TIE_TOLERANCE = 0.05
 
 
 def evaluate(model: str, params, loss, ceiling: float | None, floor: float, l_ref: float,
@@ -56,6 +59,8 @@ def evaluate(model: str, params, loss, ceiling: float | None, floor: float, l_re
         z = col(0) + (col(1) + col(2) * (col(3) - loss)) * below
     elif model == "line":
         z = col(0) + col(1) * (l_ref - loss)
+    elif model == "exponential":
+        z = col(0) + col(1) * np.exp(-col(2) * (loss - l_ref))  # k scaled at L_ref: better conditioned
     else:
         raise ValueError(model)
     return np.clip(z, floor, ceiling if ceiling is not None else np.inf)
@@ -115,10 +120,27 @@ def fit_model(model, loss, z, ceiling, l_ref, start=None, grid=None) -> np.ndarr
         return _fit_threshold(model, loss, z, eta_grid(loss) if grid is None else grid)
     if model == "sigmoid":
         return _fit_sigmoid(loss, z, ceiling, start)
+    if model == "exponential":
+        return _fit_exponential(loss, z, l_ref, start)
     raise ValueError(model)
 
 
+def _fit_exponential(loss, z, l_ref, start=None):
+    def resid(theta):
+        return theta[0] + theta[1] * np.exp(-theta[2] * (loss - l_ref)) - z
+
+    starts = [start] if start is not None else [np.array([z.min(), 0.01, g]) for g in (0.5, 1.0, 2.0, 4.0)]
+    best = None
+    for s in starts:
+        res = least_squares(resid, s, bounds=([-np.inf, 0.0, 0.0], [np.inf, np.inf, 50.0]), method="trf",
+                            x_scale="jac", max_nfev=400)
+        if best is None or res.cost < best.cost:
+            best = res
+    return best.x
+
+
 def available(models, ceiling, n_points) -> list[str]:
+    """The models a task can use: sigmoid needs a ceiling, every model two points per parameter."""
     out = [m for m in models if not (m == "sigmoid" and ceiling is None)]
     return [m for m in out if n_points >= MIN_POINTS_PER_PARAM * len(PARAM_NAMES[m])]
 
@@ -155,8 +177,12 @@ def select_model(loss, z, params, runs, models, ceiling, floor, l_ref) -> dict:
             theta = fit_model(model, loss[train], z[train], ceiling, l_ref)
             errors.append(evaluate(model, theta, loss[test], ceiling, floor, l_ref) - z[test])
         scores[model] = math.inf if errors is None else float(np.sqrt(np.mean(np.concatenate(errors) ** 2)))
-    finite = {m: s for m, s in scores.items() if math.isfinite(s)}
-    chosen = min(finite or scores, key=lambda m: (finite or scores)[m])
+    finite = {m: s for m, s in scores.items() if math.isfinite(s)} or scores
+    best = min(finite.values())
+    # Parsimony among near-ties: a held-out score within TIE_TOLERANCE of the best is no evidence for
+    # more parameters (the jump otherwise wins on noise); among equals, the order of MODELS.
+    near = [m for m in finite if finite[m] <= best * (1 + TIE_TOLERANCE) + 1e-12]
+    chosen = min(near, key=lambda m: (len(PARAM_NAMES[m]), MODELS.index(m) if m in MODELS else len(MODELS)))
     return {"chosen": chosen, "scheme": scheme, "criterion": "BIC" if not folds else "held-out RMSE", "scores": scores}
 
 

@@ -308,6 +308,8 @@ def fit_performance_curve(loss, value, random_baseline=None, params=None, runs=N
         raise AnalysisError(f"task {task}: {len(loss)} rows over {np.ptp(loss):.3g} of loss; a curve needs at least "
                             f"{MIN_POINTS} rows at different losses")
     candidates = curve_family.available(curve_family.MODELS, ceiling, len(loss))
+    if model in curve_family.BASELINES:
+        candidates = curve_family.available((model,), ceiling, len(loss))
     if model != "auto" and model not in candidates:
         raise AnalysisError(f"task {task}: model {model!r} is not available here (candidates: {', '.join(candidates)}; "
                             "sigmoid needs a bounded metric)")
