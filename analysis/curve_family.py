@@ -92,7 +92,7 @@ def _fit_sigmoid(loss, z, ceiling, start=None):
         return evaluate("sigmoid", theta, loss, ceiling, -np.inf, 0.0) - z
 
     starts = [start] if start is not None else [
-        np.array([floor_start, k / span, l0]) for k in (2.0, 6.0, 20.0) for l0 in np.linspace(lo + 2 * span, hi, 5)]
+        np.array([floor_start, k / span, l0]) for k in (3.0, 15.0) for l0 in np.linspace(lo + 2 * span, hi, 4)]
     bounds = ([-abs(ceiling), 1e-3 / span, lo], [ceiling * 0.999, 200.0 / span, hi])
     best = None
     for s in starts:
@@ -159,9 +159,10 @@ def heldout_folds(params: np.ndarray, runs: np.ndarray) -> tuple[str, list[tuple
 
 
 def select_model(loss, z, params, runs, models, ceiling, floor, l_ref) -> dict:
-    """Held-out RMSE (z units) of each candidate model; the smallest is chosen."""
+    """Held-out RMSE (z units) of each candidate model; the smallest is chosen. Also each model's
+    residuals on the last fold (the largest size, predicted from all smaller ones)."""
     scheme, folds = heldout_folds(np.asarray(params), np.asarray(runs))
-    scores = {}
+    scores, last_fold = {}, {}
     for model in models:
         if not folds:
             theta = fit_model(model, loss, z, ceiling, l_ref)
@@ -175,7 +176,8 @@ def select_model(loss, z, params, runs, models, ceiling, floor, l_ref) -> dict:
                 errors = None
                 break
             theta = fit_model(model, loss[train], z[train], ceiling, l_ref)
-            errors.append(evaluate(model, theta, loss[test], ceiling, floor, l_ref) - z[test])
+            errors.append(z[test] - evaluate(model, theta, loss[test], ceiling, floor, l_ref))
+        last_fold[model] = [] if errors is None else [float(e) for e in errors[-1]]
         scores[model] = math.inf if errors is None else float(np.sqrt(np.mean(np.concatenate(errors) ** 2)))
     finite = {m: s for m, s in scores.items() if math.isfinite(s)} or scores
     best = min(finite.values())
@@ -183,7 +185,8 @@ def select_model(loss, z, params, runs, models, ceiling, floor, l_ref) -> dict:
     # more parameters (the jump otherwise wins on noise); among equals, the order of MODELS.
     near = [m for m in finite if finite[m] <= best * (1 + TIE_TOLERANCE) + 1e-12]
     chosen = min(near, key=lambda m: (len(PARAM_NAMES[m]), MODELS.index(m) if m in MODELS else len(MODELS)))
-    return {"chosen": chosen, "scheme": scheme, "criterion": "BIC" if not folds else "held-out RMSE", "scores": scores}
+    return {"chosen": chosen, "scheme": scheme, "criterion": "BIC" if not folds else "held-out RMSE", "scores": scores,
+            "last_fold_residuals": last_fold}
 
 
 def bootstrap_runs(model, theta, loss, z, runs, ceiling, l_ref, n_boot: int, seed: int = 0) -> np.ndarray:

@@ -290,7 +290,7 @@ def metric_ceiling(values: np.ndarray, higher: bool) -> float | None:
 
 def fit_performance_curve(loss, value, random_baseline=None, params=None, runs=None, metric: str = "acc",
                           task: str = "task", higher=None, model: str = "auto", n_boot: int = 200,
-                          seed: int = 0) -> LossCurveResults:
+                          seed: int = 0, classify: bool = True) -> LossCurveResults:
     """The curve used for prediction (chosen by held-out error across runs, see curve_family), its
     bootstrap over runs, and, separately, the emergence classification of LossCurveModel."""
     loss = require_finite(loss, f"task {task}: loss")
@@ -320,8 +320,15 @@ def fit_performance_curve(loss, value, random_baseline=None, params=None, runs=N
     theta = curve_family.fit_model(chosen, loss, z, ceiling, l_ref)
     resid = z - curve_family.evaluate(chosen, theta, loss, ceiling, floor, l_ref)
     draws = curve_family.bootstrap_runs(chosen, theta, loss, z, runs, ceiling, l_ref, n_boot, seed) if n_boot else theta[None, :]
-    quantiles = np.quantile(resid, np.linspace(0, 1, 101)) if len(resid) > 101 else np.sort(resid)
+    # The scatter a prediction must allow for: residuals of the largest size predicted from the smaller
+    # ones (run offsets, correlated checkpoints and extrapolation error together), else in-sample ones.
+    heldout = np.asarray(selection.pop("last_fold_residuals", {}).get(chosen) or [], float)
+    # Symmetrised: one fold's extrapolation error has one sign, and would shift the interval.
+    scatter = np.concatenate([heldout, -heldout]) if len(heldout) >= 5 and len(np.unique(runs)) >= 2 else resid
+    quantiles = np.quantile(scatter, np.linspace(0, 1, 101)) if len(scatter) > 101 else np.sort(scatter)
     try:
+        if not classify:
+            raise AnalysisError("not asked (classify=False)")
         legacy = LossCurveModel(loss, value, random_baseline, metric=metric, task=task, higher_is_better=hib).fit()
         classification, emergence = legacy.extra["classification"], legacy.to_dict()
         for key in ("versions", "git_revision", "model_spec"):
@@ -334,7 +341,8 @@ def fit_performance_curve(loss, value, random_baseline=None, params=None, runs=N
         random_baseline=base, ceiling=ceiling, floor=floor, l_ref=l_ref, selection=selection,
         data={"n_checkpoints": int(len(loss)), "n_runs": int(len(np.unique(runs))), "n_sizes": int(len(np.unique(params))),
               "loss_min": float(loss.min()), "loss_max": float(loss.max()), "rmse": float(np.sqrt(np.mean(resid ** 2))),
-              "bootstrap_refits": int(n_boot)},
+              "bootstrap_refits": int(n_boot),
+              "scatter": "in-sample residuals" if scatter is resid else "held-out residuals of the largest size (+-)"},
         classification=classification, emergence=emergence)
 
 
