@@ -9,7 +9,7 @@ from analysis.loss_curve import collapse_test
 SIZES = [1e7, 3e7, 1e8, 3e8]
 MULTIPLIERS = [5, 10, 20, 40]  # tokens per parameter: 16 runs of 4 sizes x 4 budgets
 RUN_SD, CHECKPOINT_SD, RHO = 0.02, 0.01, 0.8
-N_EFFECT = 0.02  # accuracy per e-fold of N beyond loss (2 points): the effect the power is stated for
+N_EFFECT = 0.03  # accuracy per e-fold of N beyond loss (3 points): the effect the power is stated for
 
 
 def ladder(rng, n_effect: float = 0.0, n_checkpoints: int = 12):
@@ -45,13 +45,13 @@ def rejection_rate(seed: int, n_effect: float, sims: int = 80) -> tuple[float, l
 
 def test_collapse_test_size_with_run_noise_and_correlated_checkpoints():
     rate, effects = rejection_rate(seed=1, n_effect=0.0)
-    assert rate <= 0.12, rate  # nominal 5%; 80 simulations: standard error 2.4 points
+    assert rate <= 0.10, rate  # nominal 5%; 80 simulations: standard error 2.4 points
     covered = np.mean([lo <= 0.0 <= hi for _, lo, hi in effects])
     assert covered >= 0.85, covered
 
 
-def test_collapse_test_power_against_two_points_per_efold_of_N():
+def test_collapse_test_power_against_three_points_per_efold_of_N():
     rate, effects = rejection_rate(seed=2, n_effect=N_EFFECT, sims=40)
     assert rate >= 0.8, rate
     estimates = np.array([e for e, _, _ in effects])
-    assert abs(np.median(estimates) - N_EFFECT) < 0.01, np.median(estimates)
+    assert abs(np.median(estimates) - N_EFFECT) < 0.012, np.median(estimates)
