@@ -93,7 +93,9 @@ def _fit_sigmoid(loss, z, ceiling, start=None):
 
     starts = [start] if start is not None else [
         np.array([floor_start, k / span, l0]) for k in (3.0, 15.0) for l0 in np.linspace(lo + 2 * span, hi, 4)]
-    bounds = ([-abs(ceiling), 1e-3 / span, lo], [ceiling * 0.999, 200.0 / span, hi])
+    bottom = min(float(z.min()), 0.0)
+    room = max(ceiling - bottom, 1e-9)  # the floor c0 may sit below the data but not at the ceiling
+    bounds = ([bottom - room, 1e-3 / span, lo], [ceiling - 1e-3 * room, 200.0 / span, hi])
     best = None
     for s in starts:
         s = np.clip(s, np.array(bounds[0]) + 1e-9, np.array(bounds[1]) - 1e-9)
