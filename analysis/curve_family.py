@@ -128,14 +128,18 @@ def fit_model(model, loss, z, ceiling, l_ref, start=None, grid=None) -> np.ndarr
 
 
 def _fit_exponential(loss, z, l_ref, start=None):
+    span = max(np.ptp(loss), 1e-6)
+
     def resid(theta):
         return theta[0] + theta[1] * np.exp(-theta[2] * (loss - l_ref)) - z
 
-    starts = [start] if start is not None else [np.array([z.min(), 0.01, g]) for g in (0.5, 1.0, 2.0, 4.0)]
+    starts = [start] if start is not None else [np.array([z.min(), max(np.ptp(z), 1e-3) / 20, g / span])
+                                                for g in (0.5, 1.5, 4.0)]
+    bounds = ([-np.inf, 0.0, 0.0], [np.inf, np.inf, 10.0 / span])  # gamma: at most e^10 across the data
     best = None
     for s in starts:
-        res = least_squares(resid, s, bounds=([-np.inf, 0.0, 0.0], [np.inf, np.inf, 50.0]), method="trf",
-                            x_scale="jac", max_nfev=400)
+        s = np.clip(s, np.array(bounds[0]), np.array(bounds[1]) - 1e-9)
+        res = least_squares(resid, s, bounds=bounds, method="trf", x_scale="jac", max_nfev=200)
         if best is None or res.cost < best.cost:
             best = res
     return best.x
