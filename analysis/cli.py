@@ -68,7 +68,8 @@ def fit_group():
 @click.option("--baseline-col", default="random_baseline", show_default=True)
 @click.option("--params-col", default="params", show_default=True)
 @click.option("--tokens-col", default="tokens", show_default=True)
-@click.option("--model", default="auto", show_default=True, type=click.Choice(["auto", "sigmoid", "hinge", "jump", "line", "exponential"]),
+@click.option("--model", default="auto", show_default=True,
+              type=click.Choice(["auto", "sigmoid", "hinge", "jump", "line", "exponential"]),
               help="Curve used for prediction; auto: the smallest held-out error across runs among sigmoid, hinge, "
                    "jump and line (exponential: Gadre et al.'s error = e - k exp(-gamma L), a baseline).")
 @click.option("--bootstrap", default=200, show_default=True, help="Refits over runs resampled with replacement.")

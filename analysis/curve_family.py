@@ -33,7 +33,8 @@ from scipy.special import expit
 
 MODELS = ("sigmoid", "hinge", "jump", "line")  # the candidates of --model auto
 BASELINES = ("exponential",)  # Gadre et al. 2024: top-1 error = e - k exp(-gamma L), i.e. z = c + k exp(-gamma L)
-PARAM_NAMES = {"exponential": ("c", "k", "gamma"), "sigmoid": ("c0", "k", "L0"), "hinge": ("c0", "s", "eta"), "jump": ("c0", "j", "s", "eta"),
+PARAM_NAMES = {"exponential": ("c", "k", "gamma"), "sigmoid": ("c0", "k", "L0"), "hinge": ("c0", "s", "eta"),
+               "jump": ("c0", "j", "s", "eta"),
                "line": ("a", "b")}
 FORMULAS = {"sigmoid": "z = c0 + (C - c0) / (1 + exp(-k (L0 - L)))", "hinge": "z = clip(c0 + s max(0, eta - L))",
             "jump": "z = clip(c0 + [j + s (eta - L)] 1[L < eta])", "line": "z = clip(a + b (L_ref - L))",

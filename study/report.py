@@ -26,6 +26,31 @@ def _table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+def _curve_section(fits: dict) -> list[str]:
+    """The prediction curve per task with the held-out error that chose it; the emergence and collapse tests."""
+    curves = fits.get("loss_curves", {})
+    collapse = fits.get("collapse", {})
+    rows = []
+    for key, fit in curves.items():
+        c = collapse.get(key) or {}
+        em = fit.get("emergence", {})
+        eta = em.get("params", {}).get("eta")
+        rows.append([key, fit["model"], fit["selection"]["scores"].get(fit["model"]), fit["selection"]["criterion"],
+                     fit["classification"], eta["estimate"] if eta else None, eta["ci_low"] if eta else None,
+                     eta["ci_high"] if eta else None, em.get("delta_bic_threshold_vs_smooth"), em.get("spearman_rho"),
+                     c.get("goodness_of_fit", {}).get("p_value"), c.get("N_effect_per_efold")])
+    schemes = sorted({fit["selection"]["scheme"] for fit in curves.values()})
+    return ["## Performance vs loss", "",
+              "Per task and metric: the curve used for prediction (sigmoid, hinge, jump or line, chosen by the smallest "
+              f"held-out error: {'; '.join(schemes) or '-'}) and that error (RMSE above random); separately, the "
+              "emergence test (threshold model better by > 6 BIC and random above it) with its threshold eta and 95% "
+              "interval, the BIC margin, Spearman's rho against loss, and the collapse test clustered by run (p-value by "
+              "wild cluster bootstrap; N's effect per e-fold of N beyond loss).", "",
+              _table(["task/metric", "curve", "held-out err", "chosen by", "emergence", "eta", "eta low", "eta high",
+                      "dBIC", "spearman", "collapse p", "N effect/e-fold"], rows),
+              "", "![performance vs loss](figures/performance_vs_loss.png)", ""]
+
+
 def write_report(study) -> None:
     from analysis.plots import loss_vs_compute, predicted_vs_actual, task_law_plot
     from analysis.report_figures import loss_curve_figure
@@ -60,27 +85,7 @@ def write_report(study) -> None:
                          [[k, v["estimate"], v["ci_low"], v["ci_high"]] for k, v in law["params"].items()]), ""]
 
     # Thresholds, collapse, correlations
-    curves = fits.get("loss_curves", {})
-    collapse = fits.get("collapse", {})
-    rows = []
-    for key, fit in curves.items():
-        c = collapse.get(key) or {}
-        em = fit.get("emergence", {})
-        eta = em.get("params", {}).get("eta")
-        rows.append([key, fit["model"], fit["selection"]["scores"].get(fit["model"]), fit["selection"]["criterion"],
-                     fit["classification"], eta["estimate"] if eta else None, eta["ci_low"] if eta else None,
-                     eta["ci_high"] if eta else None, em.get("delta_bic_threshold_vs_smooth"), em.get("spearman_rho"),
-                     c.get("goodness_of_fit", {}).get("p_value"), c.get("N_effect_per_efold")])
-    schemes = sorted({fit["selection"]["scheme"] for fit in curves.values()})
-    lines += ["## Performance vs loss", "",
-              "Per task and metric: the curve used for prediction (sigmoid, hinge, jump or line, chosen by the smallest "
-              f"held-out error: {'; '.join(schemes) or '-'}) and that error (RMSE above random); separately, the "
-              "emergence test (threshold model better by > 6 BIC and random above it) with its threshold eta and 95% "
-              "interval, the BIC margin, Spearman's rho against loss, and the collapse test clustered by run (p-value by "
-              "wild cluster bootstrap; N's effect per e-fold of N beyond loss).", "",
-              _table(["task/metric", "curve", "held-out err", "chosen by", "emergence", "eta", "eta low", "eta high",
-                      "dBIC", "spearman", "collapse p", "N effect/e-fold"], rows),
-              "", "![performance vs loss](figures/performance_vs_loss.png)", ""]
+    lines += _curve_section(fits)
 
     # PassUntil where greedy EM is 0
     by = defaultdict(list)
