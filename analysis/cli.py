@@ -163,8 +163,10 @@ def loss_law_command(tables, params_col, tokens_col, loss_col, run_col, step_col
 
 
 def _records(paths) -> list[dict]:
+    from analysis.preprocess import expand_paths
+
     records = []
-    for path in paths:
+    for path in expand_paths(paths):
         records += read_jsonl(path)
     if not records:
         raise AnalysisError("the PassUntil files hold no records")
@@ -265,7 +267,7 @@ def predict_command(fit_paths, n, d, at_loss, levels, holdout, tables, runs, pu_
             raise AnalysisError("--holdout largest needs --runs (and usually --table and --records)")
         checkpoints = _read_tables(runs)
         eval_rows = _prepare_eval(_read_tables(tables), wheres, skip_first, smooth, last) if tables else []
-        records = _records(expand_paths(pu_paths)) if pu_paths else []
+        records = _records(pu_paths) if pu_paths else []
         prediction, actual, _ = holdout_largest(eval_rows, checkpoints, records, levels=levels)
         click.echo(format_prediction(prediction, actual))
         result = {"prediction": prediction, "actual": actual}
