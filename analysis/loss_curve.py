@@ -365,7 +365,8 @@ def _cluster_wald(X, XtX_inv, y, codes, n_clusters, cols):
     cov = XtX_inv[None] @ meat @ XtX_inv[None]
     sub = cov[:, cols][:, :, cols]
     b = beta[cols].T  # (B, q)
-    return np.einsum("bq,bq->b", b, np.linalg.solve(sub, b[..., None])[..., 0])
+    # pinv: with few runs (or a draw with no variation) the clustered covariance can be singular
+    return np.einsum("bq,bqr,br->b", b, np.linalg.pinv(sub), b)
 
 
 def _wild_cluster_p(X, z, fitted_null, codes, cols, reps: int = 999, seed: int = 0) -> float:
