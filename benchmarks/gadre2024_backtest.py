@@ -91,6 +91,32 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def per_task_markdown(results: list[dict]) -> str:
+    """Per task: mean |error| (points) over each target size's runs, ours and the paper's, and how many of
+    those runs our 90% interval covered; our curve as chosen per corpus."""
+    cell = defaultdict(list)
+    models = defaultdict(set)
+    for r in results:
+        cell[(r["task"], r["method"], f"{r['params'] / 1e9:.1f}B")].append(r)
+        if r["method"] == "ours":
+            models[r["task"]].add(r["model"])
+    sizes = sorted({f"{r['params'] / 1e9:.1f}B" for r in results})
+    head = ["task", "our curves"] + [f"{m} {s} err" for s in sizes for m in ("ours", "paper")] + \
+        [f"ours {s} covered" for s in sizes]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for task in sorted(models):
+        row = [task.split("|")[0], "/".join(sorted(models[task]))]
+        for s in sizes:
+            for m in ("ours", "paper"):
+                rs = cell[(task, m, s)]
+                row.append(f"{100 * sum(abs(r['predicted'] - r['actual']) for r in rs) / len(rs):.1f}")
+        for s in sizes:
+            rs = cell[(task, "ours", s)]
+            row.append(f"{sum(r['low'] <= r['actual'] <= r['high'] for r in rs)}/{len(rs)}")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
@@ -103,6 +129,8 @@ def main() -> None:
     result = backtest(work / "table.csv", work, bootstrap=args.bootstrap)
     (work / "backtest.json").write_text(json.dumps(result, indent=1))
     print(markdown(result["summary"]))
+    print()
+    print(per_task_markdown(result["rows"]))
 
 
 if __name__ == "__main__":
