@@ -41,14 +41,14 @@ def _curve_section(fits: dict) -> list[str]:
                      c.get("goodness_of_fit", {}).get("p_value"), c.get("N_effect_per_efold")])
     schemes = sorted({fit["selection"]["scheme"] for fit in curves.values()})
     return ["## Performance vs loss", "",
-              "Per task and metric: the curve used for prediction (sigmoid, hinge, jump or line, chosen by the smallest "
-              f"held-out error: {'; '.join(schemes) or '-'}) and that error (RMSE above random); separately, the "
-              "emergence test (threshold model better by > 6 BIC and random above it) with its threshold eta and 95% "
-              "interval, the BIC margin, Spearman's rho against loss, and the collapse test clustered by run (p-value by "
-              "wild cluster bootstrap; N's effect per e-fold of N beyond loss).", "",
-              _table(["task/metric", "curve", "held-out err", "chosen by", "emergence", "eta", "eta low", "eta high",
-                      "dBIC", "spearman", "collapse p", "N effect/e-fold"], rows),
-              "", "![performance vs loss](figures/performance_vs_loss.png)", ""]
+            "Per task and metric: the curve used for prediction (sigmoid, hinge, jump or line, chosen by the smallest "
+            f"held-out error: {'; '.join(schemes) or '-'}) and that error (RMSE above random); separately, the "
+            "emergence test (threshold model better by > 6 BIC and random above it) with its threshold eta and 95% "
+            "interval, the BIC margin, Spearman's rho against loss, and the collapse test clustered by run (p-value by "
+            "wild cluster bootstrap; N's effect per e-fold of N beyond loss).", "",
+            _table(["task/metric", "curve", "held-out err", "chosen by", "emergence", "eta", "eta low", "eta high",
+                    "dBIC", "spearman", "collapse p", "N effect/e-fold"], rows),
+            "", "![performance vs loss](figures/performance_vs_loss.png)", ""]
 
 
 def write_report(study) -> None:
