@@ -18,6 +18,37 @@ def _rename(rows: list[dict], mapping: dict[str, str], source: str) -> list[dict
     return [{**row, **{ours: row[theirs] for ours, theirs in mapping.items()}} for row in rows]
 
 
+def _preprocessing(fn):
+    """--skip-first, --smooth, --last and --where: the same on every fit and predict command."""
+    for option in reversed([
+        click.option("--skip-first", type=float, default=0.0, show_default=True,
+                     help="Drop this fraction of each run's first checkpoints (warm-up noise)."),
+        click.option("--smooth", type=int, default=1, show_default=True,
+                     help="Centred moving average over K neighbouring checkpoints of a run."),
+        click.option("--last", type=int, default=0, show_default=True,
+                     help="Replace each run by the mean of its last K evaluations (0: keep all)."),
+        click.option("--where", "wheres", multiple=True, help="Keep rows where 'column op value' (==, !=, <, <=, >, >=); "
+                     "repeat to AND."),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def _read_tables(paths) -> list[dict]:
+    from analysis.preprocess import expand_paths
+
+    rows = []
+    for path in expand_paths(paths):
+        rows += read_table(path)
+    return rows
+
+
+def _prepare_eval(rows, wheres, skip_first, smooth, last) -> list[dict]:
+    from analysis.preprocess import filter_rows, per_run
+
+    return per_run(filter_rows(rows, wheres), ("loss", "value"), skip_first, smooth, last)
+
+
 def _echo_fit(key, fit):
     click.echo(f"\n== {key}")
     click.echo(fit.summary())
@@ -29,7 +60,7 @@ def fit_group():
 
 
 @fit_group.command("loss-curve")
-@click.option("--table", required=True, help="Eval table (CSV).")
+@click.option("--table", "tables", multiple=True, required=True, help="Eval tables (CSV); several paths or globs.")
 @click.option("--metric", "metrics", multiple=True, help="Metrics to fit (default: all in the table).")
 @click.option("--task-col", default="task", show_default=True)
 @click.option("--metric-col", default="metric", show_default=True)
@@ -38,23 +69,34 @@ def fit_group():
 @click.option("--baseline-col", default="random_baseline", show_default=True)
 @click.option("--params-col", default="params", show_default=True)
 @click.option("--tokens-col", default="tokens", show_default=True)
+@click.option("--model", default="auto", show_default=True,
+              type=click.Choice(["auto", "sigmoid", "hinge", "jump", "line", "exponential"]),
+              help="Curve used for prediction; auto: the smallest held-out error across runs among sigmoid, hinge, "
+                   "jump and line (exponential: Gadre et al.'s error = e - k exp(-gamma L), a baseline).")
+@click.option("--bootstrap", default=200, show_default=True, help="Refits over runs resampled with replacement.")
+@_preprocessing
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 @click.option("--plot", type=click.Path(file_okay=False), help="Directory for PNG figures.")
-def loss_curve_command(table, metrics, task_col, metric_col, loss_col, value_col, baseline_col, params_col, tokens_col, out, plot):
-    """Performance vs loss per task: threshold or smooth, eta with interval, collapse test, correlations."""
+def loss_curve_command(tables, metrics, task_col, metric_col, loss_col, value_col, baseline_col, params_col, tokens_col,
+                       model, bootstrap, skip_first, smooth, last, wheres, out, plot):
+    """Performance vs loss per task: the prediction curve (chosen by held-out error), the emergence test
+    (separate), the collapse test clustered by run."""
     from analysis.pipeline import fit_loss_curves, to_fits_json
 
-    rows = read_table(table)
+    rows = _read_tables(tables)
     if rows and baseline_col not in rows[0]:
         rows = [{**r, baseline_col: ""} for r in rows]
     rows = _rename(rows, {"task": task_col, "metric": metric_col, "loss": loss_col, "value": value_col,
-                          "random_baseline": baseline_col, "params": params_col, "tokens": tokens_col}, table)
-    fits = fit_loss_curves(rows, list(metrics) or None)
+                          "random_baseline": baseline_col, "params": params_col, "tokens": tokens_col}, ", ".join(tables))
+    rows = _prepare_eval(rows, wheres, skip_first, smooth, last)
+    fits = fit_loss_curves(rows, list(metrics) or None, model=model, n_boot=bootstrap)
     for key, fit in fits["loss_curves"].items():
         _echo_fit(key, fit)
         if key in fits["collapse"]:
             c = fits["collapse"][key]
-            click.echo(f"collapse test: p = {c.gof['p_value']:.3g}, partial R^2 = {c.gof['partial_r2']:.3g} "
+            lo, hi = c.extra["N_effect_per_efold_interval"]
+            click.echo(f"collapse test (clustered by {c.data['n_runs']} runs): p = {c.gof['p_value']:.3g}, N effect "
+                       f"{c.extra['N_effect_per_efold']:.3g} [{lo:.3g}, {hi:.3g}] per e-fold of N "
                        f"({'collapses onto loss' if c.extra['collapses_onto_loss'] else 'size/tokens matter beyond loss'})")
     for key, why in fits["skipped"].items():
         click.echo(f"skipped {key}: {why}")
@@ -66,7 +108,8 @@ def loss_curve_command(table, metrics, task_col, metric_col, loss_col, value_col
 
 
 @fit_group.command("loss-law")
-@click.option("--table", "tables", multiple=True, required=True, help="Run directories, checkpoints.jsonl, or any CSV.")
+@click.option("--table", "tables", multiple=True, required=True,
+              help="Run directories, checkpoints.jsonl, or any CSV; several paths or globs.")
 @click.option("--params-col", default="params", show_default=True)
 @click.option("--tokens-col", default="tokens", show_default=True)
 @click.option("--loss-col", default="val_loss", show_default=True)
@@ -75,15 +118,19 @@ def loss_curve_command(table, metrics, task_col, metric_col, loss_col, value_col
 @click.option("--fixed-d", is_flag=True, help="Fit L(N) = L_inf + (N0/N)^alpha at one data budget.")
 @click.option("--eta", type=float, help="With --fixed-d: the size N* at which the loss reaches eta.")
 @click.option("--bootstrap", default=200, show_default=True)
+@_preprocessing
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 @click.option("--plot", type=click.Path(file_okay=False))
-def loss_law_command(tables, params_col, tokens_col, loss_col, run_col, step_col, fixed_d, eta, bootstrap, out, plot):
+def loss_law_command(tables, params_col, tokens_col, loss_col, run_col, step_col, fixed_d, eta, bootstrap,
+                     skip_first, smooth, last, wheres, out, plot):
     """L(N, D) = E + A/N^alpha + B/D^beta (Huber in log space, bootstrap intervals), or L(N)."""
     from analysis.loss_law import LossVsSizeModel
     from analysis.pipeline import final_checkpoints, fit_loss_law
+    from analysis.preprocess import expand_paths, filter_rows, per_run
+    from analysis.results import LossLawResults
 
     rows = []
-    for table in tables:
+    for table in expand_paths(tables):
         raw = read_table(table)
         if raw and run_col not in raw[0]:
             raw = [{**r, run_col: f"{table}#{i}"} for i, r in enumerate(raw)]  # one row = one run
@@ -91,18 +138,22 @@ def loss_law_command(tables, params_col, tokens_col, loss_col, run_col, step_col
             raw = [{**r, step_col: 0} for r in raw]
         rows += _rename(raw, {"params": params_col, "tokens": tokens_col, "val_loss": loss_col, "run": run_col,
                               "step": step_col}, table)
+    rows = per_run(filter_rows(rows, wheres), ("val_loss",), skip_first, smooth, last, keys=("run",))
+    # Eval tables repeat a checkpoint's loss on every task's row: one row per (run, step) is enough.
+    rows = list({(r["run"], str(r["step"])): r for r in rows}.values())
     if fixed_d:
         finals = final_checkpoints(rows)
-        fit = LossVsSizeModel([float(r["params"]) for r in finals], [float(r["val_loss"]) for r in finals],
-                              n_boot=bootstrap).fit()
+        raw_fit = LossVsSizeModel([float(r["params"]) for r in finals], [float(r["val_loss"]) for r in finals],
+                                  n_boot=bootstrap).fit()
         if eta is not None:
-            n_star, low, high = fit.size_threshold(eta)
-            fit.extra["size_threshold"] = {"eta": eta, "N_star": n_star, "ci_low": low, "ci_high": high}
+            n_star, low, high = raw_fit.size_threshold(eta)
+            raw_fit.extra["size_threshold"] = {"eta": eta, "N_star": n_star, "ci_low": low, "ci_high": high}
+        fit = LossLawResults.from_fit(raw_fit)
     else:
         fit = fit_loss_law(rows, n_boot=bootstrap)
     _echo_fit(fit.law, fit)
-    if "size_threshold" in fit.extra:
-        s = fit.extra["size_threshold"]
+    if fixed_d and eta is not None:
+        s = raw_fit.extra["size_threshold"]  # before serialisation (which writes an infinite N* as null)
         click.echo(f"size threshold for loss {s['eta']}: N* = {s['N_star']:.4g} [{s['ci_low']:.4g}, {s['ci_high']:.4g}]")
     write_fits(out, {"loss_law": fit.to_dict()})
     if plot:
@@ -113,7 +164,9 @@ def loss_law_command(tables, params_col, tokens_col, loss_col, run_col, step_col
 
 
 def _records(paths) -> list[dict]:
-    found = read_records(paths, need_params=True)  # a record that breaks the contract stops here, by file:line
+    from analysis.preprocess import expand_paths
+
+    found = read_records(expand_paths(paths), need_params=True)  # a record that breaks the contract stops here, by file:line
     if not found.records:
         raise AnalysisError("the PassUntil files hold no records")
     if found.dropped:
@@ -123,7 +176,9 @@ def _records(paths) -> list[dict]:
 
 @fit_group.command("task-law")
 @click.option("--records", "paths", multiple=True, required=True, help="PassUntil JSONL files (several models).")
-@click.option("--method", default="wls", type=click.Choice(["wls", "glm"]), show_default=True)
+@click.option("--method", default="instance", type=click.Choice(["instance", "wls", "glm"]), show_default=True,
+              help="instance: per-instance likelihood with shrunk exponents (holds for heterogeneous and censored "
+                   "instances); wls: least squares on the mean PU; glm: pooled, refused when instances differ.")
 @click.option("--target", type=float, help="Model size N to predict PU at.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 @click.option("--plot", type=click.Path(file_okay=False))
@@ -143,8 +198,9 @@ def task_law_command(paths, method, target, out, plot):
         except AnalysisError as err:
             click.echo(f"instance level skipped: {err}")
         if target:
-            est, low, high = (v[0] for v in laws[task].predict(target))
-            click.echo(f"PU at N = {target:.4g}: {est:.4g} [{low:.4g}, {high:.4g}]")
+            p = laws[task].predict(target).as_dict()
+            click.echo(f"PU at N = {target:.4g}: {p['estimate']:.4g} [{p['low']:.4g}, {p['high']:.4g}] "
+                       f"({p['level']:g} {p['interval']}; {p['method']}: {p['why']})")
             if task in instance_laws:
                 est, low, high = (v[0] for v in instance_laws[task].predict(target))
                 click.echo(f"IPU at N = {target:.4g}: {est:.4g} [{low:.4g}, {high:.4g}]")
@@ -189,32 +245,37 @@ def _merge_fits(paths) -> dict:
 
 
 @click.command("predict")
-@click.option("--fits", "fit_paths", multiple=True, help="Fit JSON files (from `emergent fit ...`).")
+@click.option("--fits", "fit_paths", multiple=True, help="Fit JSON files (from `emergent fit ...`); paths or globs.")
 @click.option("--params", "n", type=float, help="Model size N to predict.")
 @click.option("--tokens", "d", type=float, help="Training tokens D.")
+@click.option("--at-loss", type=float, help="Predict each task at this loss (no loss law needed).")
+@click.option("--level", "levels", type=float, multiple=True, help="Prediction-interval level(s) [default: 0.9 and 0.95].")
 @click.option("--holdout", type=click.Choice(["largest"]), help="Backtest: fit without the largest rung, predict it.")
-@click.option("--table", help="With --holdout: the eval table.")
-@click.option("--runs", multiple=True, help="With --holdout: run directories (checkpoints.jsonl).")
-@click.option("--records", "pu_paths", multiple=True, help="With --holdout: PassUntil JSONL files.")
+@click.option("--table", "tables", multiple=True, help="With --holdout: eval tables (paths or globs).")
+@click.option("--runs", multiple=True, help="With --holdout: run directories (checkpoints.jsonl); paths or globs.")
+@click.option("--records", "pu_paths", multiple=True, help="With --holdout: PassUntil JSONL files; paths or globs.")
+@_preprocessing
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the prediction as JSON.")
-def predict_command(fit_paths, n, d, holdout, table, runs, pu_paths, out):
-    """(N, D) -> loss -> task performance and PassUntil, with 95% intervals."""
+def predict_command(fit_paths, n, d, at_loss, levels, holdout, tables, runs, pu_paths, skip_first, smooth, last, wheres, out):
+    """(N, D) -> loss -> task performance and PassUntil, with prediction intervals (or a task at --at-loss)."""
     from analysis.pipeline import holdout_largest
     from analysis.predict import format_prediction, predict
+    from analysis.preprocess import expand_paths
 
     if holdout:
         if not runs:
             raise AnalysisError("--holdout largest needs --runs (and usually --table and --records)")
-        checkpoints = [row for run in runs for row in read_table(run)]
-        eval_rows = read_table(table) if table else []
+        checkpoints = _read_tables(runs)
+        eval_rows = _prepare_eval(_read_tables(tables), wheres, skip_first, smooth, last) if tables else []
         records = _records(pu_paths) if pu_paths else []
-        prediction, actual, _ = holdout_largest(eval_rows, checkpoints, records)
+        prediction, actual, _ = holdout_largest(eval_rows, checkpoints, records, levels=levels)
         click.echo(format_prediction(prediction, actual))
         result = {"prediction": prediction, "actual": actual}
     else:
-        if not fit_paths or n is None:
-            raise AnalysisError("give --fits FILE(s) and --params N (and --tokens D for the L(N, D) law), or --holdout largest")
-        prediction = predict(_merge_fits(fit_paths), n, d)
+        if not fit_paths or (n is None and at_loss is None):
+            raise AnalysisError("give --fits FILE(s) and --params N (and --tokens D for the L(N, D) law), "
+                                "or --at-loss L, or --holdout largest")
+        prediction = predict(_merge_fits(expand_paths(fit_paths)), n, d, levels=levels, at_loss=at_loss)
         click.echo(format_prediction(prediction))
         result = {"prediction": prediction}
     if out:

@@ -30,25 +30,45 @@ import statsmodels.api as sm
 from scipy import stats
 from scipy.optimize import minimize_scalar
 
-from analysis.results import AnalysisError, FitResults, gaussian_loglik, require_finite
+from analysis import curve_family
+from analysis.results import AnalysisError, FitResults, LossCurveResults, gaussian_loglik, require_finite
 
-LOWER_IS_BETTER = ("brier", "nll", "loss", "perplexity")
 MIN_POINTS = 6
 EMERGENT_DELTA_BIC = 6.0
+# Directions of metrics whose name is enough, for tables without a higher_is_better column. Anything
+# else must say its direction: a name's shape is no evidence (`..._bpb` is lower-is-better).
+KNOWN_DIRECTION = {"acc": True, "acc_norm": True, "exact_match": True, "em": True, "f1": True, "mc1": True, "mc2": True,
+                   "bleu": True, "rouge1": True, "rougeL": True, "pass@1": True, "accuracy": True, "top1_acc": True,
+                   "brier_score": False, "brier": False, "nll": False, "perplexity": False, "word_perplexity": False,
+                   "byte_perplexity": False, "bits_per_byte": False, "bpb": False, "top1_error": False}
 
 
-def higher_is_better(metric: str) -> bool:
-    return not any(key in metric for key in LOWER_IS_BETTER)
+def higher_is_better(metric: str, declared=None) -> bool:
+    """The metric's direction: the table's higher_is_better value when given, else a known metric name."""
+    if isinstance(declared, bool):
+        return declared
+    if declared not in (None, ""):
+        text = str(declared).strip().lower()
+        if text in ("true", "1", "yes"):
+            return True
+        if text in ("false", "0", "no"):
+            return False
+        raise AnalysisError(f"metric {metric!r}: higher_is_better is {declared!r}; use true or false")
+    name = metric.split(",")[0]  # lm-eval writes "acc,none"
+    if name in KNOWN_DIRECTION:
+        return KNOWN_DIRECTION[name]
+    raise AnalysisError(f"metric {metric!r}: its direction is unknown; add a higher_is_better column (true/false) "
+                        "to the table")
 
 
 def _known(baseline) -> bool:
     return baseline is not None and not (isinstance(baseline, float) and math.isnan(baseline))
 
 
-def normalise(values, baselines, metric: str) -> np.ndarray:
+def normalise(values, baselines, metric: str, declared=None) -> np.ndarray:
     values = np.asarray(values, dtype=float)
     baselines = np.asarray([b if _known(b) else 0.0 for b in baselines], float)
-    return values - baselines if higher_is_better(metric) else baselines - values
+    return values - baselines if higher_is_better(metric, declared) else baselines - values
 
 
 @dataclass
@@ -97,12 +117,13 @@ def _ols(z, X):
 class LossCurveModel:
     """z(L) for one task; `.fit()` compares the smooth, hinge (linear and power) and jump models."""
 
-    def __init__(self, loss, value, random_baseline=None, metric: str = "acc", task: str = "task"):
-        self.task, self.metric = task, metric
+    def __init__(self, loss, value, random_baseline=None, metric: str = "acc", task: str = "task",
+                 higher_is_better=None):
+        self.task, self.metric, self.declared = task, metric, higher_is_better
         self.loss = require_finite(loss, f"task {task}: loss")
         value = require_finite(value, f"task {task}: {metric}")
         baseline = random_baseline if random_baseline is not None else [0.0] * len(value)
-        self.z = normalise(value, baseline, metric)
+        self.z = normalise(value, baseline, metric, higher_is_better)
         known = [float(b) for b in baseline if _known(b)]
         self.has_baseline = random_baseline is not None and bool(known)
         self.mean_baseline = float(np.mean(known)) if known else 0.0
@@ -244,7 +265,7 @@ class LossCurveModel:
             "model": chosen.name, "coef": [float(v) for v in chosen.ols.params],
             "cov": [[float(v) for v in row] for row in np.asarray(chosen.ols.cov_params())],
             "eta": None if chosen.eta is None else float(chosen.eta), "k": chosen.k, "loss_max": float(self.loss.max()),
-            "higher_is_better": higher_is_better(self.metric), "random_baseline": self.mean_baseline}
+            "higher_is_better": higher_is_better(self.metric, self.declared), "random_baseline": self.mean_baseline}
         results.predictor = lambda loss, _c=chosen: self._predict(_c, loss)
         return results
 
@@ -260,35 +281,157 @@ def evaluate_spec(spec: dict, loss: np.ndarray, coef: np.ndarray) -> np.ndarray:
     return model_design(spec["model"], loss, spec["eta"], spec["k"], spec["loss_max"]) @ coef
 
 
+def metric_ceiling(values: np.ndarray, higher: bool) -> float | None:
+    """The metric's best possible value: 1 for a score in [0, 1], 0 for a non-negative lower-is-better metric."""
+    if higher:
+        return 1.0 if values.min() >= 0 and values.max() <= 1 else None
+    return 0.0 if values.min() >= 0 else None
+
+
+def fit_performance_curve(loss, value, random_baseline=None, params=None, runs=None, metric: str = "acc",
+                          task: str = "task", higher=None, model: str = "auto", n_boot: int = 200,
+                          seed: int = 0, classify: bool = True) -> LossCurveResults:
+    """The curve used for prediction (chosen by held-out error across runs, see curve_family), its
+    bootstrap over runs, and, separately, the emergence classification of LossCurveModel."""
+    loss = require_finite(loss, f"task {task}: loss")
+    value = require_finite(value, f"task {task}: {metric}")
+    hib = higher_is_better(metric, higher)
+    known = [float(b) for b in (random_baseline or []) if _known(b)]
+    base = float(np.mean(known)) if known else 0.0
+    z = (value - base) if hib else (base - value)
+    best = metric_ceiling(value, hib)
+    ceiling = None if best is None else (best - base if hib else base - best)
+    floor, l_ref = float(min(0.0, z.min())), float(loss.max())
+    params = np.ones_like(loss) if params is None else require_finite(params, f"task {task}: params")
+    runs = np.arange(len(loss)) if runs is None else np.asarray(runs)
+    if len(loss) < MIN_POINTS or np.ptp(loss) <= 0:
+        raise AnalysisError(f"task {task}: {len(loss)} rows over {np.ptp(loss):.3g} of loss; a curve needs at least "
+                            f"{MIN_POINTS} rows at different losses")
+    candidates = curve_family.available(curve_family.MODELS, ceiling, len(loss))
+    if model in curve_family.BASELINES:
+        candidates = curve_family.available((model,), ceiling, len(loss))
+    if model != "auto" and model not in candidates:
+        raise AnalysisError(f"task {task}: model {model!r} is not available here (candidates: {', '.join(candidates)}; "
+                            "sigmoid needs a bounded metric)")
+    selection = curve_family.select_model(loss, z, params, runs, candidates, ceiling, floor, l_ref)
+    if model != "auto":
+        selection = {**selection, "chosen": model, "criterion": f"--model {model} (held-out RMSE shown for reference)"}
+    chosen = selection["chosen"]
+    theta = curve_family.fit_model(chosen, loss, z, ceiling, l_ref)
+    resid = z - curve_family.evaluate(chosen, theta, loss, ceiling, floor, l_ref)
+    draws = curve_family.bootstrap_runs(chosen, theta, loss, z, runs, ceiling, l_ref, n_boot, seed) if n_boot else theta[None, :]
+    # The scatter a prediction must allow for: residuals of the largest size predicted from the smaller
+    # ones (run offsets, correlated checkpoints and extrapolation error together), else in-sample ones.
+    heldout = np.asarray(selection.pop("last_fold_residuals", {}).get(chosen) or [], float)
+    # Symmetrised: one fold's extrapolation error has one sign, and would shift the interval.
+    scatter = np.concatenate([heldout, -heldout]) if len(heldout) >= 5 and len(np.unique(runs)) >= 2 else resid
+    quantiles = np.quantile(scatter, np.linspace(0, 1, 101)) if len(scatter) > 101 else np.sort(scatter)
+    try:
+        if not classify:
+            raise AnalysisError("not asked (classify=False)")
+        legacy = LossCurveModel(loss, value, random_baseline, metric=metric, task=task, higher_is_better=hib).fit()
+        classification, emergence = legacy.extra["classification"], legacy.to_dict()
+        for key in ("versions", "git_revision", "model_spec"):
+            emergence.pop(key, None)
+    except AnalysisError as err:
+        classification, emergence = "not tested", {"reason": str(err)}
+    return LossCurveResults(
+        task=task, metric=metric, model=chosen, params=dict(zip(curve_family.PARAM_NAMES[chosen], map(float, theta))),
+        draws=draws.tolist(), residual_quantiles=[float(v) for v in quantiles], higher_is_better=hib,
+        random_baseline=base, ceiling=ceiling, floor=floor, l_ref=l_ref, selection=selection,
+        data={"n_checkpoints": int(len(loss)), "n_runs": int(len(np.unique(runs))), "n_sizes": int(len(np.unique(params))),
+              "loss_min": float(loss.min()), "loss_max": float(loss.max()), "rmse": float(np.sqrt(np.mean(resid ** 2))),
+              "bootstrap_refits": int(n_boot),
+              "scatter": "in-sample residuals" if scatter is resid else "held-out residuals of the largest size (+-)"},
+        classification=classification, emergence=emergence)
+
+
+def _run_budgets(tokens: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    """Each row's run budget (the run's largest token count): D of the run, not the schedule inside it."""
+    budget = {r: tokens[runs == r].max() for r in np.unique(runs)}
+    return np.array([budget[r] for r in runs])
+
+
+WEBB = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
+
+
+def _cluster_wald(X, XtX_inv, y, codes, n_clusters, cols):
+    """Cluster-robust Wald statistics of coefficients `cols` = 0 for each column of y (n, B)."""
+    beta = XtX_inv @ X.T @ y  # (k, B)
+    u = y - X @ beta
+    scores = np.zeros((n_clusters, X.shape[1], y.shape[1]))
+    np.add.at(scores, codes, X[:, :, None] * u[:, None, :])  # per cluster: X_g' u_g
+    meat = np.einsum("gkb,glb->bkl", scores, scores)
+    cov = XtX_inv[None] @ meat @ XtX_inv[None]
+    sub = cov[:, cols][:, :, cols]
+    b = beta[cols].T  # (B, q)
+    # pinv: with few runs (or a draw with no variation) the clustered covariance can be singular
+    return np.einsum("bq,bqr,br->b", b, np.linalg.pinv(sub), b)
+
+
+def _wild_cluster_p(X, z, fitted_null, codes, cols, reps: int = 999, seed: int = 0) -> float:
+    """p-value of the joint Wald test by the restricted wild cluster bootstrap (Cameron, Gelbach & Miller
+    2008; Webb's six-point weights): right-sized with a dozen or two runs, where the t/F reference of a
+    cluster-robust statistic rejects too often."""
+    n_clusters = int(codes.max()) + 1
+    XtX_inv = np.linalg.pinv(X.T @ X)
+    observed = _cluster_wald(X, XtX_inv, z[:, None], codes, n_clusters, cols)[0]
+    weights = np.random.default_rng(seed).choice(WEBB, size=(n_clusters, reps))
+    y = fitted_null[:, None] + (z - fitted_null)[:, None] * weights[codes]
+    boot = _cluster_wald(X, XtX_inv, y, codes, n_clusters, cols)
+    return float((1 + np.sum(boot >= observed)) / (reps + 1))
+
+
 def collapse_test(loss, value, params, tokens, random_baseline=None, metric: str = "acc", task: str = "task",
-                  spline_df: int = 4) -> FitResults:
-    """Do size N and tokens D explain performance beyond loss? Nested OLS with a spline in loss."""
+                  spline_df: int = 4, runs=None, higher=None) -> FitResults:
+    """Do size N and a run's budget D explain performance beyond loss? Spline in loss, inference by run.
+
+    Checkpoints of one run are correlated and share the run's N and D, so N and D are only learnt from
+    differences between runs: standard errors are clustered by run (t with runs - 1 degrees of
+    freedom), and D is the run's budget, constant within the run, so it cannot stand in for the
+    learning-rate schedule along a run. Without runs every row is its own run (heteroskedasticity-robust).
+    """
     import pandas as pd
     import statsmodels.formula.api as smf
 
     loss = require_finite(loss, f"task {task}: loss")
     params = require_finite(params, f"task {task}: params")
     tokens = require_finite(tokens, f"task {task}: tokens")
+    runs = np.arange(len(loss)) if runs is None else np.asarray(runs)
     if len(np.unique(params)) < 2:
         raise AnalysisError(f"task {task}: a single model size; the collapse test needs at least 2 sizes")
     if len(loss) < spline_df + 5:
         raise AnalysisError(f"task {task}: {len(loss)} checkpoints; the collapse test needs at least {spline_df + 5}")
-    z = normalise(value, random_baseline or [0.0] * len(loss), metric)
-    frame = pd.DataFrame({"z": z, "L": loss, "logN": np.log(params), "logD": np.log(tokens)})
-    terms = ["logN"] + (["logD"] if np.ptp(frame.logD) > 0 else [])
+    z = normalise(value, random_baseline or [0.0] * len(loss), metric, higher)
+    codes = np.unique(runs, return_inverse=True)[1]
+    frame = pd.DataFrame({"z": z, "L": loss, "logN": np.log(params), "logD": np.log(_run_budgets(tokens, runs))})
+    terms = ["logN"] + (["logD"] if np.ptp(frame.logD) > 0 and np.linalg.matrix_rank(
+        np.column_stack([np.ones(len(z)), frame.logN, frame.logD])) == 3 else [])
+    n_clusters = len(np.unique(codes))
+    if n_clusters < len(terms) + 3:
+        raise AnalysisError(f"task {task}: {n_clusters} runs; the collapse test needs at least {len(terms) + 3}")
     spline = f"cr(L, df={spline_df}, constraints='center')"  # centred: not collinear with the intercept
     restricted = smf.ols(f"z ~ {spline}", frame).fit()
-    full = smf.ols(f"z ~ {spline} + " + " + ".join(terms), frame).fit()
-    f_value, p_value, df_diff = full.compare_f_test(restricted)
+    full = smf.ols(f"z ~ {spline} + " + " + ".join(terms), frame).fit(
+        cov_type="cluster", cov_kwds={"groups": codes}, use_t=True)
+    wald = full.f_test(", ".join(f"{t} = 0" for t in terms))
+    f_value = float(np.squeeze(wald.fvalue))
+    X = np.asarray(full.model.exog)
+    test_cols = [list(full.params.index).index(t) for t in terms]
+    p_value = _wild_cluster_p(X, np.asarray(z), np.asarray(restricted.fittedvalues), codes, test_cols)
     partial_r2 = (restricted.ssr - full.ssr) / restricted.ssr if restricted.ssr > 0 else 0.0
     ci = full.conf_int(0.05)
     params_out = {t: float(full.params[t]) for t in terms}
     intervals = {t: (float(ci.loc[t, 0]), float(ci.loc[t, 1])) for t in terms}
     return FitResults(
-        law="collapse_test", formula=f"z ~ spline(L, df={spline_df}) + " + " + ".join(terms) + "  vs  z ~ spline(L)",
+        law="collapse_test", formula=f"z ~ spline(L, df={spline_df}) + " + " + ".join(terms) + "  vs  z ~ spline(L); "
+                                     "SEs clustered by run (wild cluster bootstrap p), D = the run's budget",
         params=params_out, intervals=intervals,
-        data={"task": task, "metric": metric, "n_checkpoints": len(loss), "model_sizes": int(len(np.unique(params)))},
-        gof={"f_statistic": float(f_value), "p_value": float(p_value), "df_diff": int(df_diff), "partial_r2": float(partial_r2),
-             "r2_loss_only": float(restricted.rsquared), "r2_with_size": float(full.rsquared)},
-        extra={"collapses_onto_loss": bool(p_value > 0.05)},
+        data={"task": task, "metric": metric, "n_checkpoints": len(loss), "n_runs": n_clusters,
+              "model_sizes": int(len(np.unique(params)))},
+        gof={"f_statistic": f_value, "p_value": p_value, "df_diff": len(terms), "df_resid_clusters": n_clusters - 1,
+             "partial_r2": float(partial_r2), "r2_loss_only": float(restricted.rsquared), "r2_with_size": float(full.rsquared)},
+        extra={"collapses_onto_loss": bool(p_value > 0.05),
+               "N_effect_per_efold": params_out["logN"], "N_effect_per_efold_interval": list(intervals["logN"]),
+               "units": f"{metric} above random per e-fold of N (x100 for points of a [0, 1] score)"},
     )

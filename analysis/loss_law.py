@@ -18,6 +18,7 @@ import math
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import logsumexp
+from threadpoolctl import threadpool_limits
 
 from analysis.results import AnalysisError, FitResults, require_finite
 
@@ -102,12 +103,16 @@ def _size_terms(logN):
 
 
 def _percentile_intervals(names, draws: np.ndarray) -> dict[str, tuple[float, float]]:
-    """95% percentile interval of each parameter (a column of the bootstrap draws)."""
+    """95% percentile interval of each parameter (a column of the bootstrap draws); NaN without draws."""
+    if draws.ndim != 2 or not len(draws):
+        return {n: (math.nan, math.nan) for n in names}
     return {n: (float(np.quantile(draws[:, i], 0.025)), float(np.quantile(draws[:, i], 0.975))) for i, n in enumerate(names)}
 
 
 def _band(point_value, samples: np.ndarray):
     """(estimate, 2.5% and 97.5% quantiles over the draws) of a prediction."""
+    if not len(samples):
+        return point_value, np.full_like(point_value, np.nan), np.full_like(point_value, np.nan)
     return point_value, np.quantile(samples, 0.025, axis=0), np.quantile(samples, 0.975, axis=0)
 
 
@@ -161,8 +166,9 @@ class LossLawModel:
         idx = np.arange(len(self.L))
         theta = self._fit_rows(idx, self.grid(), keep=8)
         rng = np.random.default_rng(self.seed)
-        draws = np.array([self._natural(self._fit_rows(b, theta[None, :], keep=1))
-                          for b in _bootstrap_indices(self.runs, self.n_boot, rng)])
+        with threadpool_limits(1):  # hundreds of small refits: BLAS threads only contend (2 busy cores)
+            draws = np.array([self._natural(self._fit_rows(b, theta[None, :], keep=1))
+                              for b in _bootstrap_indices(self.runs, self.n_boot, rng)]).reshape(-1, 5)
         point = self._natural(theta)
         intervals = _percentile_intervals(self.names, draws)
         pred = self.evaluate(point, self.N, self.D)
@@ -176,6 +182,7 @@ class LossLawModel:
             gof={"rmse_log_loss": float(np.sqrt(np.mean(resid ** 2))), "max_abs_log_error": float(np.abs(resid).max()),
                  "huber_delta": self.delta, "bootstrap_refits": self.n_boot},
         )
+        results.extra["log_residuals"] = resid.tolist()
         results.draws = draws
         results.extra["bootstrap_draws"] = draws.tolist()
         results.predictor = lambda N, D: self._predict(point, draws, N, D)
@@ -214,10 +221,11 @@ class LossVsSizeModel:
                                                  [0.05, 0.1, 0.2, 0.35, 0.5, 0.8, 1.2])))
         theta = self._fit_rows(np.arange(len(self.L)), starts, keep=8)
         rng = np.random.default_rng(self.seed)
-        boots = [self._fit_rows(b, theta[None, :], 1) for b in
-                 (rng.integers(0, len(self.L), len(self.L)) for _ in range(self.n_boot))]
+        with threadpool_limits(1):
+            boots = [self._fit_rows(b, theta[None, :], 1) for b in
+                     (rng.integers(0, len(self.L), len(self.L)) for _ in range(self.n_boot))]
         natural = lambda t: np.array([math.exp(t[0]), math.exp(t[1]), t[2]])  # noqa: E731
-        point, draws = natural(theta), np.array([natural(t) for t in boots])
+        point, draws = natural(theta), np.array([natural(t) for t in boots]).reshape(-1, 3)
         intervals = _percentile_intervals(self.names, draws)
         results = FitResults(
             law="loss_vs_size", formula="L(N) = L_inf + (N0 / N)^alpha",
@@ -225,6 +233,7 @@ class LossVsSizeModel:
             data={"n_points": len(self.L), "N_min": float(self.N.min()), "N_max": float(self.N.max())},
             gof={"rmse_log_loss": float(np.sqrt(np.mean((np.log(self.L) - np.log(self.evaluate(point, self.N))) ** 2)))},
         )
+        results.extra["log_residuals"] = (np.log(self.L) - np.log(self.evaluate(point, self.N))).tolist()
         results.draws = draws
         results.extra["bootstrap_draws"] = draws.tolist()
         results.predictor = lambda N: self._predict(point, draws, N)
@@ -247,6 +256,8 @@ class LossVsSizeModel:
             return math.inf if eta <= L_inf else N0 * (eta - L_inf) ** (-1.0 / alpha)
 
         values = np.array([n_star(d) for d in draws])
+        if not len(values):
+            return n_star(point), math.nan, math.nan
         # Draws that never reach eta are inf; interpolating between two of them would give NaN (inf - inf).
         low, high = np.quantile(values, [0.025, 0.975], method="inverted_cdf")
         return n_star(point), float(low), float(high)

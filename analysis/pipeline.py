@@ -14,9 +14,10 @@ from collections import defaultdict
 import numpy as np
 
 from analysis.emergence import EmergenceModel
-from analysis.loss_curve import LossCurveModel, collapse_test
+from analysis.loss_curve import collapse_test, fit_performance_curve
 from analysis.loss_law import LossLawModel, LossVsSizeModel
-from analysis.results import AnalysisError
+from analysis.preprocess import check_limits
+from analysis.results import AnalysisError, LossLawResults
 from analysis.task_law import InstanceTaskLawModel, TaskLawModel, record_pu
 
 
@@ -30,23 +31,38 @@ def final_checkpoints(checkpoints: list[dict]) -> list[dict]:
     return list(last.values())
 
 
-def fit_loss_law(checkpoints: list[dict], n_boot: int = 200):
+def fit_loss_law(checkpoints: list[dict], n_boot: int = 200) -> LossLawResults:
     finals = final_checkpoints(checkpoints)
     N = np.array([float(r["params"]) for r in finals])
     D = np.array([float(r["tokens"]) for r in finals])
     L = np.array([float(r["val_loss"]) for r in finals])
     runs = [r.get("run") or i for i, r in enumerate(finals)]
     if len(np.unique(D)) >= 2 and len(L) >= 6:
-        return LossLawModel(N, D, L, runs=runs, n_boot=n_boot).fit()
+        return LossLawResults.from_fit(LossLawModel(N, D, L, runs=runs, n_boot=n_boot).fit())
     # Too few runs for L(N, D): L(N) at the one budget most sizes share (Du et al.'s fixed-D form).
     budgets, counts = np.unique(D, return_counts=True)
     shared = budgets[counts.argmax()]
     keep = D == shared
-    return LossVsSizeModel(N[keep], L[keep], n_boot=n_boot).fit()
+    return LossLawResults.from_fit(LossVsSizeModel(N[keep], L[keep], n_boot=n_boot).fit())
 
 
-def fit_loss_curves(eval_rows: list[dict], metrics: list[str] | None = None) -> dict:
-    """One curve per (task, metric), plus the collapse test where sizes differ."""
+def _baselines(rows):
+    base = [float(r["random_baseline"]) if r.get("random_baseline") not in (None, "") else None for r in rows]
+    return base if any(b is not None for b in base) else None
+
+
+def _direction(rows, task, metric):
+    declared = {str(r.get("higher_is_better") or "").strip().lower() for r in rows}
+    if len(declared) > 1:
+        raise AnalysisError(f"task {task} ({metric}): rows disagree on higher_is_better ({sorted(declared)})")
+    return declared.pop() or None
+
+
+def fit_loss_curves(eval_rows: list[dict], metrics: list[str] | None = None, model: str = "auto",
+                    n_boot: int = 200) -> dict:
+    """One prediction curve per (task, metric) (with its emergence classification), plus the collapse
+    test where sizes differ."""
+    check_limits(eval_rows)
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in eval_rows:
         if metrics is None or row["metric"] in metrics:
@@ -57,17 +73,18 @@ def fit_loss_curves(eval_rows: list[dict], metrics: list[str] | None = None) -> 
     for (task, metric), rows in sorted(groups.items()):
         loss = [float(r["loss"]) for r in rows]
         value = [float(r["value"]) for r in rows]
-        base = [float(r["random_baseline"]) if r.get("random_baseline") not in (None, "") else None for r in rows]
-        baseline = base if any(b is not None for b in base) else None
-        key = f"{task}|{metric}"
+        params = [float(r["params"]) for r in rows]
+        runs = [str(r.get("run") or f"N={r['params']},D={r.get('tokens')}") for r in rows]
+        baseline, higher, key = _baselines(rows), _direction(rows, task, metric), f"{task}|{metric}"
         try:
-            curves[key] = LossCurveModel(loss, value, baseline, metric=metric, task=task).fit()
+            curves[key] = fit_performance_curve(loss, value, baseline, params, runs, metric=metric, task=task,
+                                                higher=higher, model=model, n_boot=n_boot)
         except AnalysisError as err:
             skipped[key] = str(err)
             continue
         try:
-            collapse[key] = collapse_test(loss, value, [float(r["params"]) for r in rows],
-                                          [float(r["tokens"]) for r in rows], baseline, metric=metric, task=task)
+            collapse[key] = collapse_test(loss, value, params, [float(r["tokens"]) for r in rows], baseline,
+                                          metric=metric, task=task, runs=runs, higher=higher)
         except AnalysisError as err:
             skipped[f"{key} (collapse)"] = str(err)
     return {"loss_curves": curves, "collapse": collapse, "skipped": skipped}
@@ -96,9 +113,9 @@ def fit_task_laws(records: list[dict], n_boot: int = 1000) -> dict:
 
 
 def fit_all(eval_rows, checkpoints, passuntil_records, metrics=None, n_boot: int = 200) -> dict:
-    """Every law; returns FitResults objects (see to_fits_json for the file form)."""
+    """Every law; returns results objects (see to_fits_json for the file form)."""
     out = {"loss_law": fit_loss_law(checkpoints, n_boot=n_boot) if checkpoints else None}
-    out.update(fit_loss_curves(eval_rows, metrics) if eval_rows else {"loss_curves": {}, "collapse": {}, "skipped": {}})
+    out.update(fit_loss_curves(eval_rows, metrics, n_boot=n_boot) if eval_rows else {"loss_curves": {}, "collapse": {}, "skipped": {}})
     laws = fit_task_laws(passuntil_records) if passuntil_records else {"task_laws": {}, "task_laws_instance": {},
                                                                        "emergence": {}, "skipped": {}}
     skipped = {**out.pop("skipped"), **laws.pop("skipped")}
@@ -144,7 +161,7 @@ def actual_values(eval_rows, checkpoints, passuntil_records, size: float) -> dic
     return out
 
 
-def holdout_largest(eval_rows, checkpoints, passuntil_records, metrics=None, n_boot: int = 200):
+def holdout_largest(eval_rows, checkpoints, passuntil_records, metrics=None, n_boot: int = 200, levels=None):
     """Fit without the largest rung, predict it at its own (N, D), and return (prediction, actual, fits)."""
     from analysis.predict import predict
 
@@ -152,5 +169,5 @@ def holdout_largest(eval_rows, checkpoints, passuntil_records, metrics=None, n_b
     keep = lambda rows: [r for r in rows if float(r["params"]) != size]  # noqa: E731
     fits = fit_all(keep(eval_rows), keep(checkpoints), keep(passuntil_records), metrics=metrics, n_boot=n_boot)
     actual = actual_values(eval_rows, checkpoints, passuntil_records, size)
-    prediction = predict(to_fits_json(fits), size, actual["tokens"])
+    prediction = predict(to_fits_json(fits), size, actual["tokens"], levels=levels)
     return prediction, actual, fits

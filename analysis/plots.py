@@ -22,7 +22,7 @@ def _save(fig, path) -> Path:
 def performance_vs_loss(panels: list[dict], path, columns: int = 3) -> Path:
     """Du et al.'s Figure 1: one panel per task, checkpoints coloured by model size, the random
     baseline dashed, the fitted curve (and eta) on top. Each panel: task, metric, loss, value, params,
-    baseline (or None), fit (FitResults or None)."""
+    baseline (or None), fit (LossCurveResults or None)."""
     rows = max(1, -(-len(panels) // columns))
     fig, axes = plt.subplots(rows, min(columns, len(panels)), figsize=(4.2 * min(columns, len(panels)), 3.4 * rows),
                              squeeze=False)
@@ -37,17 +37,15 @@ def performance_vs_loss(panels: list[dict], path, columns: int = 3) -> Path:
         if panel.get("baseline") is not None:
             ax.axhline(panel["baseline"], color="black", linestyle="--", linewidth=1, label="random")
         fit = panel.get("fit")
-        if fit is not None:
-            grid = np.linspace(min(panel["loss"]), max(panel["loss"]), 200)
-            z, lo, hi = fit.predict(grid)
-            spec = fit.extra["model_spec"]
-            sign = 1.0 if spec["higher_is_better"] else -1.0
-            base = spec["random_baseline"]
-            ax.plot(grid, base + sign * z, color="crimson", linewidth=1.5)
-            ax.fill_between(grid, base + sign * lo, base + sign * hi, color="crimson", alpha=0.15, linewidth=0)
-            if fit.extra["classification"] == "emergent":
-                ax.axvline(fit.params["eta"], color="crimson", linestyle=":", linewidth=1)
-            ax.set_title(f"{panel['task']} ({fit.extra['classification']})", fontsize=10)
+        if fit is not None:  # a LossCurveResults: the chosen curve and its 90% prediction band at each loss
+            grid = np.linspace(min(panel["loss"]), max(panel["loss"]), 60)
+            bands = np.array([np.quantile(fit.samples(x, n_draws=400), [0.05, 0.95]) for x in grid])
+            ax.plot(grid, fit.curve(grid), color="crimson", linewidth=1.5, label=fit.model)
+            ax.fill_between(grid, bands[:, 0], bands[:, 1], color="crimson", alpha=0.15, linewidth=0)
+            eta = fit.emergence.get("params", {}).get("eta") if fit.classification == "emergent" else None
+            if eta:
+                ax.axvline(eta["estimate"], color="crimson", linestyle=":", linewidth=1)
+            ax.set_title(f"{panel['task']} ({fit.model}; {fit.classification})", fontsize=10)
         else:
             ax.set_title(panel["task"], fontsize=10)
         ax.set_xlabel("pre-training loss")

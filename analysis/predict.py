@@ -1,84 +1,105 @@
 """Prediction before training: (N, D) -> loss -> each task's performance and PassUntil, with intervals.
 
-Monte Carlo propagation: loss draws come from the loss law's bootstrap refits; each task's curve
-coefficients are drawn from their (OLS) normal distribution with eta held at its estimate; the task
-law's (log c, alpha) from its normal distribution. Intervals are the 2.5% and 97.5% quantiles.
+One prediction path, on results loaded back from fit JSON (analysis/results.py): the loss law's draws
+(bootstrap refits over runs, times a resampled log residual: a new run's scatter about the law) are
+fed to each task's curve (refits over runs plus a checkpoint residual, clipped to [floor, ceiling]);
+task laws predict through their own results class. Every interval is a prediction interval, at each
+requested level; "low"/"high" are the widest level's.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from analysis.loss_curve import evaluate_spec
-from analysis.loss_law import LossLawModel, LossVsSizeModel
-from analysis.results import AnalysisError
-from analysis.task_law import pu_of
+from analysis.results import AnalysisError, LossCurveResults, LossLawResults
+
+DEFAULT_LEVELS = (0.9, 0.95)
 
 
-def _loss_draws(fit: dict, N: float, D: float | None):
-    if fit["law"] == "loss_law":
-        if D is None:
-            raise AnalysisError("the loss law L(N, D) needs --tokens D")
-        model, inputs = LossLawModel, (N, D)
-    elif fit["law"] == "loss_vs_size":
-        model, inputs = LossVsSizeModel, (N,)
-    else:
-        raise AnalysisError(f"{fit['law']} is not a loss law")
-    point = float(model.evaluate([fit["params"][name]["estimate"] for name in model.names], *inputs))
-    draws = np.asarray(fit.get("bootstrap_draws") or [], float)
-    # Draws are rows in the order of model.names; evaluate takes them as columns, all at once.
-    samples = np.asarray(model.evaluate(draws.T, *inputs), float) if len(draws) else np.array([point])
-    return point, samples
+def _levels(levels) -> list[float]:
+    levels = sorted(float(v) for v in (levels or DEFAULT_LEVELS))
+    if any(not 0 < v < 1 for v in levels):
+        raise AnalysisError(f"--level {levels}: give levels between 0 and 1, e.g. 0.9")
+    return levels
 
 
-def _summary(point, samples) -> dict:
-    return {"estimate": float(point), "low": float(np.quantile(samples, 0.025)), "high": float(np.quantile(samples, 0.975))}
+def _summary(point, samples, levels, method: str) -> dict:
+    samples = np.asarray(samples, float)
+    intervals = {f"{lv:g}": [float(np.quantile(samples, (1 - lv) / 2)), float(np.quantile(samples, (1 + lv) / 2))]
+                 for lv in levels}
+    widest = intervals[f"{levels[-1]:g}"]
+    return {"estimate": float(point), "low": widest[0], "high": widest[1], "level": levels[-1],
+            "intervals": intervals, "method": method}
 
 
-def predict(fits: dict, N: float, D: float | None = None, n_draws: int = 4000, seed: int = 0) -> dict:
+def _passuntil(d: dict, N: float, levels, rng, n_draws) -> dict:
+    from analysis.task_law import predict_passuntil
+
+    if d.get("kind") in ("task_law", "task_law_instance"):  # a results object: its own prediction interval
+        out = {f"{lv:g}": predict_passuntil(d, N, alpha=1 - lv) for lv in levels}
+        widest = out[f"{levels[-1]:g}"]
+        return {"estimate": widest["estimate"], "low": widest["low"], "high": widest["high"], "level": levels[-1],
+                "intervals": {k: [v["low"], v["high"]] for k, v in out.items()},
+                "method": f"{widest['method']}: {widest['why']}"}
+    from analysis.task_law import pu_of  # a fits file with the dataset-level law_spec only
+
+    law = d["law_spec"]
+    mean, cov = np.array([law["log_c"], law["alpha"]]), np.asarray(law["cov"])
+    draws = rng.multivariate_normal(mean, cov, n_draws, check_valid="ignore")
+    point = float(pu_of(law["log_c"] - law["alpha"] * np.log(N)))
+    return _summary(point, pu_of(draws[:, 0] - draws[:, 1] * np.log(N)), levels,
+                    "dataset-level task law, normal draws of (log c, alpha) (confidence of the mean PU)")
+
+
+def predict(fits: dict, N: float | None = None, D: float | None = None, n_draws: int = 4000, seed: int = 0,
+            levels=None, at_loss: float | None = None) -> dict:
+    """Predictions at (N, D) through the loss law, or at a given loss (`at_loss`: tasks only)."""
+    levels = _levels(levels)
     rng = np.random.default_rng(seed)
-    if "loss_law" not in fits:
-        raise AnalysisError("the fits file has no loss law; run `emergent fit loss-law` (or `emergent fit all`) first")
-    loss_point, loss_samples = _loss_draws(fits["loss_law"], N, D)
-    loss_samples = rng.choice(loss_samples, n_draws)
-    out = {"params": N, "tokens": D, "loss": _summary(loss_point, loss_samples), "tasks": {}, "passuntil": {}}
-    for key, fit in fits.get("loss_curves", {}).items():
-        spec = fit["model_spec"]
-        coef, cov = np.asarray(spec["coef"]), np.asarray(spec["cov"])
-        coef_draws = rng.multivariate_normal(coef, cov, n_draws, check_valid="ignore")
-        z_point = float(evaluate_spec(spec, np.array([loss_point]), coef)[0])
-        z = np.array([evaluate_spec(spec, np.array([l]), c)[0] for l, c in zip(loss_samples, coef_draws)])
-        sign = 1.0 if spec["higher_is_better"] else -1.0
-        base = spec["random_baseline"]
-        value_samples = base + sign * z
-        out["tasks"][key] = {"metric": fit["data"]["metric"], "classification": fit.get("classification"),
-                             "value": _summary(base + sign * z_point, value_samples),
-                             "above_random": _summary(z_point, z), "random_baseline": base,
-                             "eta": spec["eta"]}
-    for task, fit in fits.get("task_laws", {}).items():
-        law = fit["law_spec"]
-        mean, cov = np.array([law["log_c"], law["alpha"]]), np.asarray(law["cov"])
-        draws = rng.multivariate_normal(mean, cov, n_draws, check_valid="ignore")
-        f = draws[:, 0] - draws[:, 1] * np.log(N)
-        point = float(pu_of(law["log_c"] - law["alpha"] * np.log(N)))
-        out["passuntil"][task] = _summary(point, pu_of(f))
+    out = {"params": N, "tokens": D, "levels": levels, "tasks": {}, "passuntil": {}}
+    if at_loss is not None:
+        loss_point, loss_samples = float(at_loss), None
+        out["loss"] = {"estimate": loss_point, "low": loss_point, "high": loss_point, "level": levels[-1],
+                       "intervals": {f"{lv:g}": [loss_point, loss_point] for lv in levels}, "method": "given (--at-loss)"}
+    else:
+        if "loss_law" not in fits:
+            raise AnalysisError("the fits file has no loss law; run `emergent fit loss-law` first, or give --at-loss L")
+        if N is None:
+            raise AnalysisError("give --params N (and --tokens D for the L(N, D) law), or --at-loss L")
+        law = LossLawResults.from_dict(fits["loss_law"])
+        loss_point, loss_samples = law.loss_draws(N, D, n_draws=n_draws, seed=seed)
+        out["loss"] = _summary(loss_point, loss_samples, levels, "loss law: bootstrap over runs + log residual")
+    for key, d in fits.get("loss_curves", {}).items():
+        curve = LossCurveResults.from_dict(d)
+        samples = curve.samples(loss_point, loss_samples, n_draws, seed)
+        summary = _summary(curve.curve([loss_point])[0], samples, levels, curve.method(loss_samples is not None))
+        out["tasks"][key] = {"metric": curve.metric, "classification": curve.classification, "model": curve.model,
+                             "value": summary, "random_baseline": curve.random_baseline,
+                             "heldout_error": curve.selection["scores"].get(curve.model)}
+    if N is not None and at_loss is None:
+        for task, d in fits.get("task_laws", {}).items():
+            out["passuntil"][task] = _passuntil(d, N, levels, rng, n_draws)
     return out
 
 
 def format_prediction(pred: dict, actual: dict | None = None) -> str:
-    """A table of predicted values (and, for a backtest, actual values and errors)."""
+    """A table of predicted values with every interval level (and, for a backtest, actual values and errors)."""
+    levels = pred.get("levels") or [0.95]
     rows = [("loss", "", pred["loss"], (actual or {}).get("loss"))]
     for key, t in pred["tasks"].items():
-        rows.append((key, t["metric"], t["value"], (actual or {}).get("tasks", {}).get(key)))
+        rows.append((key, f"{t['metric']} ({t.get('model', '')})", t["value"], (actual or {}).get("tasks", {}).get(key)))
     for task, t in pred["passuntil"].items():
         rows.append((task, "PassUntil", t, (actual or {}).get("passuntil", {}).get(task)))
-    head = f"{'quantity':<34} {'metric':<22} {'predicted':>10} {'95% interval':>24}"
+    head = f"{'quantity':<34} {'metric (curve)':<24} {'predicted':>10}" + "".join(
+        f" {f'{100 * lv:g}% prediction int.':>26}" for lv in levels)
     if actual:
         head += f" {'actual':>10} {'abs err':>9} {'rel err':>8} {'inside':>7}"
-    lines = [f"Prediction for N = {pred['params']:.4g}" + (f", D = {pred['tokens']:.4g}" if pred.get("tokens") else ""), head,
-             "-" * len(head)]
+    title = ("Prediction at loss {:.4g}".format(pred["loss"]["estimate"]) if pred.get("params") is None else
+             f"Prediction for N = {pred['params']:.4g}" + (f", D = {pred['tokens']:.4g}" if pred.get("tokens") else ""))
+    lines = [title, head, "-" * len(head)]
     for name, metric, p, a in rows:
-        interval = "[{:.4g}, {:.4g}]".format(p["low"], p["high"])
-        line = f"{name[:34]:<34} {metric[:22]:<22} {p['estimate']:>10.4g} {interval:>24}"
+        intervals = p.get("intervals") or {f"{levels[-1]:g}": [p["low"], p["high"]]}
+        line = f"{name[:34]:<34} {metric[:24]:<24} {p['estimate']:>10.4g}" + "".join(
+            " {:>26}".format("[{:.4g}, {:.4g}]".format(*intervals.get(f"{lv:g}", [np.nan, np.nan]))) for lv in levels)
         if actual:
             if a is None:
                 line += f" {'-':>10}"

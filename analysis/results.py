@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
@@ -29,8 +29,23 @@ class FitResults:
     predictor: Callable | None = None  # x -> (estimate, low, high); not serialised
     alpha: float = 0.05
 
-    def conf_int(self) -> dict[str, tuple[float, float]]:
+    kind: ClassVar[str] = "fit"
+
+    def conf_int(self, alpha: float | None = None) -> dict[str, tuple[float, float]]:
+        """The intervals computed at fit time (level 1 - self.alpha); another level needs a refit."""
+        if alpha is not None and not math.isclose(alpha, self.alpha):
+            raise AnalysisError(f"{self.law}: intervals were computed at level {1 - self.alpha:g}; refit for {1 - alpha:g}")
         return dict(self.intervals)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FitResults:
+        """A fit read back from its JSON form (no predictor: prediction works from the serialised fields)."""
+        reserved = {"law", "formula", "params", "confidence", "data", "goodness_of_fit", "versions", "git_revision", "kind"}
+        params = {k: v["estimate"] for k, v in d["params"].items()}
+        intervals = {k: (v["ci_low"], v["ci_high"]) for k, v in d["params"].items()}
+        return cls(law=d["law"], formula=d["formula"], params=params, intervals=intervals, data=d.get("data", {}),
+                   gof=d.get("goodness_of_fit", {}), extra={k: v for k, v in d.items() if k not in reserved},
+                   alpha=1 - d.get("confidence", 0.95))
 
     def predict(self, *args, **kwargs):
         if self.predictor is None:
@@ -40,7 +55,7 @@ class FitResults:
     def summary(self) -> str:
         width = max([len(k) for k in self.params] + [9])
         lines = [f"{self.law}: {self.formula}", "-" * 64,
-                 f"{'parameter'.ljust(width)}  {'estimate':>12}  {'95% interval':>27}"]
+                 f"{'parameter'.ljust(width)}  {'estimate':>12}  {f'{100 * (1 - self.alpha):g}% interval':>27}"]
         for name, value in self.params.items():
             low, high = self.intervals.get(name, (math.nan, math.nan))
             lines.append(f"{name.ljust(width)}  {_fmt(value):>12}  [{_fmt(low):>12}, {_fmt(high):>12}]")
@@ -56,6 +71,7 @@ class FitResults:
     def to_dict(self) -> dict:
         made_with = provenance()
         return {
+            "kind": self.law,
             "law": self.law,
             "formula": self.formula,
             "params": {k: {"estimate": _clean(v), "ci_low": _clean(self.intervals.get(k, (None, None))[0]),
@@ -67,6 +83,204 @@ class FitResults:
             "versions": made_with["versions"],
             "git_revision": made_with["git_revision"],
         }
+
+
+def _quantile_interval(samples, alpha: float) -> tuple[float, float]:
+    low, high = np.quantile(np.asarray(samples, float), [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)
+
+
+def _made_with() -> dict:
+    made = provenance()
+    return {"versions": made["versions"], "git_revision": made["git_revision"]}
+
+
+@dataclass
+class LossCurveResults:
+    """Performance vs loss for one (task, metric), for prediction: the curve chosen by held-out error,
+    its bootstrap-over-runs draws and the residual scatter (see analysis/curve_family.py). The emergence
+    classification (a separate test) travels with it in `emergence`."""
+
+    kind: ClassVar[str] = "loss_curve"
+    task: str
+    metric: str
+    model: str
+    params: dict[str, float]
+    draws: list[list[float]]
+    residual_quantiles: list[float]
+    higher_is_better: bool
+    random_baseline: float
+    ceiling: float | None  # z units (metric's best value minus the baseline, oriented); None: unbounded
+    floor: float
+    l_ref: float
+    selection: dict
+    data: dict
+    classification: str
+    emergence: dict
+    made_with: dict = field(default_factory=_made_with)
+
+    def _z_to_value(self, z):
+        return self.random_baseline + (1.0 if self.higher_is_better else -1.0) * np.asarray(z, float)
+
+    def conf_int(self, alpha: float = 0.05) -> dict[str, tuple[float, float]]:
+        """Percentile intervals of the curve's parameters over refits on runs resampled with replacement."""
+        from analysis.curve_family import PARAM_NAMES
+
+        draws = np.asarray(self.draws, float)
+        return {name: _quantile_interval(draws[:, i], alpha) for i, name in enumerate(PARAM_NAMES[self.model])}
+
+    def curve(self, loss) -> np.ndarray:
+        """The metric's value on the fitted curve (no interval)."""
+        from analysis.curve_family import PARAM_NAMES, evaluate
+
+        theta = [self.params[n] for n in PARAM_NAMES[self.model]]
+        return self._z_to_value(evaluate(self.model, theta, np.atleast_1d(np.asarray(loss, float)), self.ceiling,
+                                         self.floor, self.l_ref))
+
+    def samples(self, x, loss_draws=None, n_draws: int = 4000, seed: int = 0) -> np.ndarray:
+        """Draws of the metric's value of a new checkpoint at loss x (or at the given loss draws)."""
+        from analysis.curve_family import predictive_draws
+
+        rng = np.random.default_rng(seed)
+        draws = np.full(n_draws, float(x)) if loss_draws is None else rng.choice(np.asarray(loss_draws, float), n_draws)
+        z = predictive_draws(self.model, np.asarray(self.draws, float), self.residual_quantiles, draws, self.ceiling,
+                             self.floor, self.l_ref, seed=seed)
+        return self._z_to_value(z)
+
+    def method(self, with_loss_draws: bool) -> str:
+        return (f"{self.model} curve; bootstrap over runs + checkpoint residuals"
+                + (" + loss-law draws" if with_loss_draws else " at a fixed loss"))
+
+    def predict(self, x, alpha: float = 0.05, loss_draws=None, n_draws: int = 4000, seed: int = 0) -> dict:
+        """The metric's value of a new checkpoint at loss x (scalar): estimate and a prediction interval.
+
+        loss_draws: draws of an uncertain loss (e.g. from the loss law) instead of the fixed x."""
+        low, high = _quantile_interval(self.samples(x, loss_draws, n_draws, seed), alpha)
+        return {"estimate": float(self.curve([x])[0]), "low": low, "high": high, "level": 1 - alpha,
+                "method": self.method(loss_draws is not None)}
+
+    def summary(self) -> str:
+        from analysis.curve_family import FORMULAS
+
+        ci = self.conf_int(0.05)
+        lines = [f"loss curve {self.task}|{self.metric}: {FORMULAS[self.model]}  (model chosen by "
+                 f"{self.selection['criterion']}, {self.selection['scheme']})", "-" * 64,
+                 f"{'parameter':<10}  {'estimate':>12}  {'95% interval (runs bootstrap)':>31}"]
+        for name, value in self.params.items():
+            lines.append(f"{name:<10}  {_fmt(value):>12}  [{_fmt(ci[name][0]):>13}, {_fmt(ci[name][1]):>13}]")
+        lines.append("-" * 64)
+        scores = ", ".join(f"{m} {_fmt(v)}" for m, v in self.selection["scores"].items())
+        lines.append(f"{self.selection['criterion']} per model: {scores}")
+        lines.append(f"ceiling (above random): {_fmt(self.ceiling) if self.ceiling is not None else 'none (unbounded)'}; "
+                     f"direction: {'higher' if self.higher_is_better else 'lower'} is better")
+        lines.append(f"emergence test (separate): {self.classification}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return _clean({"kind": self.kind, **asdict(self)})
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LossCurveResults:
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
+
+@dataclass
+class LossLawResults:
+    """A loss law (L(N, D) or L(N)) with its bootstrap draws and log residuals, for prediction."""
+
+    kind: ClassVar[str] = "loss_law"
+    law: str  # "loss_law" (L(N, D)) or "loss_vs_size" (L(N))
+    formula: str
+    names: list[str]
+    point: list[float]
+    draws: list[list[float]]
+    log_residuals: list[float]
+    data: dict
+    gof: dict
+    extra: dict = field(default_factory=dict)
+    made_with: dict = field(default_factory=_made_with)
+
+    @property
+    def params(self) -> dict[str, float]:
+        return dict(zip(self.names, self.point))
+
+    def _evaluate(self, natural, N, D=None):
+        natural = np.asarray(natural, float)
+        if self.law == "loss_law":
+            if D is None:
+                raise AnalysisError("the loss law L(N, D) needs the token budget D (--tokens)")
+            E, A, alpha, B, beta = (natural[..., i, None] if natural.ndim == 2 else natural[i] for i in range(5))
+            return E + A / np.power(N, alpha) + B / np.power(D, beta)
+        L_inf, N0, alpha = (natural[..., i, None] if natural.ndim == 2 else natural[i] for i in range(3))
+        return L_inf + np.power(N0 / np.asarray(N, float), alpha)
+
+    def conf_int(self, alpha: float = 0.05) -> dict[str, tuple[float, float]]:
+        draws = np.asarray(self.draws, float)
+        if not len(draws):
+            return {n: (math.nan, math.nan) for n in self.names}
+        return {n: _quantile_interval(draws[:, i], alpha) for i, n in enumerate(self.names)}
+
+    def loss_draws(self, N: float, D: float | None = None, n_draws: int = 4000, seed: int = 0,
+                   with_scatter: bool = True) -> tuple[float, np.ndarray]:
+        """Point loss and draws: bootstrap refits (parameter and between-run uncertainty), times a
+        resampled log residual (how far one run lies from the law)."""
+        rng = np.random.default_rng(seed)
+        N_arr, D_arr = np.atleast_1d(float(N)), None if D is None else np.atleast_1d(float(D))
+        point = float(self._evaluate(self.point, N_arr, D_arr)[0])
+        draws = np.asarray(self.draws, float)
+        law = (np.asarray(self._evaluate(draws, N_arr, D_arr), float)[:, 0] if len(draws) else np.array([point]))
+        samples = law[rng.integers(0, len(law), n_draws)]
+        if with_scatter and len(self.log_residuals):
+            samples = samples * np.exp(np.asarray(self.log_residuals)[rng.integers(0, len(self.log_residuals), n_draws)])
+        return point, samples
+
+    def predict(self, x, alpha: float = 0.05) -> dict:
+        """x = N (L(N)) or (N, D) (L(N, D)): the final loss of a new run, with a prediction interval."""
+        N, D = (x, None) if np.isscalar(x) else (x[0], x[1] if len(x) > 1 else None)
+        point, samples = self.loss_draws(N, D)
+        low, high = _quantile_interval(samples, alpha)
+        return {"estimate": point, "low": low, "high": high, "level": 1 - alpha,
+                "method": "bootstrap over runs + resampled log residual" if self.draws else "log residuals only"}
+
+    def summary(self) -> str:
+        ci = self.conf_int(0.05)
+        lines = [f"{self.law}: {self.formula}", "-" * 64, f"{'parameter':<10}  {'estimate':>12}  {'95% interval':>27}"]
+        for name, value in self.params.items():
+            lines.append(f"{name:<10}  {_fmt(value):>12}  [{_fmt(ci[name][0]):>12}, {_fmt(ci[name][1]):>12}]")
+        lines.append("-" * 64)
+        for key, value in {**self.data, **self.gof}.items():
+            lines.append(f"{key}: {_fmt(value) if isinstance(value, float) else value}")
+        if not self.draws:
+            lines.append("no bootstrap (--bootstrap 0): parameter intervals are not available")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        out = _clean({"kind": self.kind, **asdict(self)})
+        # The legacy view (params with intervals) that readers of fit files use.
+        ci = self.conf_int(0.05)
+        out["params"] = {n: {"estimate": _clean(v), "ci_low": _clean(ci[n][0]), "ci_high": _clean(ci[n][1])}
+                         for n, v in self.params.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LossLawResults:
+        if "names" not in d:  # a fits file written before results had their own classes
+            return cls(law=d["law"], formula=d["formula"], names=list(d["params"]),
+                       point=[v["estimate"] for v in d["params"].values()], draws=d.get("bootstrap_draws") or [],
+                       log_residuals=d.get("log_residuals") or [], data=d.get("data", {}),
+                       gof=d.get("goodness_of_fit", {}))
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
+    @classmethod
+    def from_fit(cls, fit: FitResults) -> LossLawResults:
+        """The serialisable results of LossLawModel / LossVsSizeModel fits."""
+        keep = {k: v for k, v in fit.extra.items() if k not in ("bootstrap_draws", "log_residuals")}
+        return cls(law=fit.law, formula=fit.formula, names=list(fit.params), point=[float(v) for v in fit.params.values()],
+                   draws=_clean(fit.extra.get("bootstrap_draws", [])), log_residuals=_clean(fit.extra.get("log_residuals", [])),
+                   data=_clean(fit.data), gof=_clean(fit.gof), extra=_clean(keep))
+
+
+RESULT_CLASSES = {"loss_curve": LossCurveResults, "loss_law": LossLawResults}
 
 
 def _fmt(value) -> str:

@@ -16,6 +16,7 @@ import click
 from contracts.errors import EmergentError
 
 from analysis.cli import fit_group, predict_command
+from analysis.convert import convert_group
 from lm_eval_tasks.cli import eval_command
 from passuntil.cli import main as passuntil_group
 from study.cli import study_command
@@ -83,7 +84,7 @@ def main(debug: bool) -> None:
 
 
 for _command in (*trainer_group.commands.values(), eval_command, passuntil_group, fit_group, predict_command,
-                 study_command):
+                 convert_group, study_command):
     main.add_command(_command)
 
 if __name__ == "__main__":

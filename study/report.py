@@ -26,10 +26,34 @@ def _table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+def _curve_section(fits: dict) -> list[str]:
+    """The prediction curve per task with the held-out error that chose it; the emergence and collapse tests."""
+    curves = fits.get("loss_curves", {})
+    collapse = fits.get("collapse", {})
+    rows = []
+    for key, fit in curves.items():
+        c = collapse.get(key) or {}
+        em = fit.get("emergence", {})
+        eta = em.get("params", {}).get("eta")
+        rows.append([key, fit["model"], fit["selection"]["scores"].get(fit["model"]), fit["selection"]["criterion"],
+                     fit["classification"], eta["estimate"] if eta else None, eta["ci_low"] if eta else None,
+                     eta["ci_high"] if eta else None, em.get("delta_bic_threshold_vs_smooth"), em.get("spearman_rho"),
+                     c.get("goodness_of_fit", {}).get("p_value"), c.get("N_effect_per_efold")])
+    schemes = sorted({fit["selection"]["scheme"] for fit in curves.values()})
+    return ["## Performance vs loss", "",
+            "Per task and metric: the curve used for prediction (sigmoid, hinge, jump or line, chosen by the smallest "
+            f"held-out error: {'; '.join(schemes) or '-'}) and that error (RMSE above random); separately, the "
+            "emergence test (threshold model better by > 6 BIC and random above it) with its threshold eta and 95% "
+            "interval, the BIC margin, Spearman's rho against loss, and the collapse test clustered by run (p-value by "
+            "wild cluster bootstrap; N's effect per e-fold of N beyond loss).", "",
+            _table(["task/metric", "curve", "held-out err", "chosen by", "emergence", "eta", "eta low", "eta high",
+                    "dBIC", "spearman", "collapse p", "N effect/e-fold"], rows),
+            "", "![performance vs loss](figures/performance_vs_loss.png)", ""]
+
+
 def write_report(study) -> None:
     from analysis.plots import loss_vs_compute, predicted_vs_actual, task_law_plot
     from analysis.report_figures import loss_curve_figure
-    from analysis.task_law import TaskLawModel
 
     out = study.out
     figures = out / "figures"
@@ -46,7 +70,8 @@ def write_report(study) -> None:
              "`eval.csv` and `passuntil/*.jsonl`.", ""]
 
     # Timing
-    timings = study.timings()
+    # Stages before this one: the report cannot hold its own time (and a rebuild must not change it).
+    timings = {k: v for k, v in study.timings().items() if k != "report"}
     lines += ["## Stages and time", "", _table(["stage", "seconds"], [[k, v] for k, v in timings.items()]),
               f"\nTotal so far: {fmt(sum(timings.values()))} s.", ""]
 
@@ -61,22 +86,7 @@ def write_report(study) -> None:
                          [[k, v["estimate"], v["ci_low"], v["ci_high"]] for k, v in law["params"].items()]), ""]
 
     # Thresholds, collapse, correlations
-    curves = fits.get("loss_curves", {})
-    collapse = fits.get("collapse", {})
-    rows = []
-    for key, fit in curves.items():
-        c = collapse.get(key)
-        eta = fit["params"].get("eta")
-        rows.append([key, fit["classification"], fit["goodness_of_fit"]["model"],
-                     eta["estimate"] if eta else None, eta["ci_low"] if eta else None, eta["ci_high"] if eta else None,
-                     fit["delta_bic_threshold_vs_smooth"], fit["spearman_rho"],
-                     c["goodness_of_fit"]["p_value"] if c else None])
-    lines += ["## Performance vs loss", "",
-              "Per task and metric: smooth or emergent (threshold model better by > 6 BIC and random above it), the "
-              "threshold eta with its 95% interval, the BIC margin, Spearman's rho against loss, and the collapse "
-              "test's p-value (small: size or tokens explain performance beyond loss).", "",
-              _table(["task/metric", "class", "model", "eta", "eta low", "eta high", "dBIC", "spearman", "collapse p"], rows),
-              "", "![performance vs loss](figures/performance_vs_loss.png)", ""]
+    lines += _curve_section(fits)
 
     # PassUntil where greedy EM is 0
     by = defaultdict(list)
@@ -104,13 +114,11 @@ def write_report(study) -> None:
                   _table(["task", "c", "alpha", "alpha low", "alpha high"],
                          [[t, f["params"]["c"]["estimate"], f["params"]["alpha"]["estimate"], f["params"]["alpha"]["ci_low"],
                            f["params"]["alpha"]["ci_high"]] for t, f in task_laws.items()]), ""]
-        for task in task_laws:
+        for task, law in task_laws.items():
             recs = [r for r in records if r["task"] == task and float(r["params"]) != float(target.params)]
-            try:
-                fit = TaskLawModel(recs, task=task).fit()
-            except ValueError:
+            if not recs or "law_spec" not in law and "kind" not in law:
                 continue
-            path = task_law_plot(fit, figures / f"task_law_{task}.png", float(target.params))
+            path = task_law_plot(_LoadedTaskLaw(task, law, recs), figures / f"task_law_{task}.png", float(target.params))
             lines.append(f"![task law {task}](figures/{path.name})")
         lines.append("")
     emergence = fits.get("emergence", {})
@@ -138,21 +146,44 @@ def write_report(study) -> None:
     lines += [f"## The largest rung, predicted before training ({prediction['run']}, N = {fmt(prediction['params'])}, "
               f"D = {fmt(prediction['tokens'])})", "",
               f"Prediction written before training: {prediction['written_before_training']}.", "",
-              _table(["quantity", "predicted", "95% low", "95% high", "actual", "error", "rel. error", "inside"], pred_rows),
+              f"Intervals are {100 * prediction.get('level', prediction.get('levels', [0.95])[-1]):g}% prediction intervals "
+              "(\"inside\" is judged against them).", "",
+              _table(["quantity", "predicted", "PI low", "PI high", "actual", "error", "rel. error", "inside"], pred_rows),
               "", "![predicted vs actual](figures/predicted_vs_actual.png)", "",
               "![loss vs compute](figures/loss_vs_compute.png)", ""]
 
-    loss_curve_figure(eval_rows, _curves_for_plot(study), figures / "performance_vs_loss.png")
+    small = {r.name for r in study.small()}
+    loss_curve_figure([r for r in eval_rows if r["run"] in small], _curves_for_plot(fits), figures / "performance_vs_loss.png")
     loss_vs_compute(checkpoints, figures / "loss_vs_compute.png")
     if items:
         predicted_vs_actual(items, figures / "predicted_vs_actual.png")
     write_text_atomic(out / "REPORT.md", "\n".join(lines) + "\n")
 
 
-def _curves_for_plot(study) -> dict:
-    """The loss-curve fits as objects (for their prediction bands), refitted on the small rungs."""
-    from analysis.pipeline import fit_loss_curves
+def _curves_for_plot(fits: dict) -> dict:
+    """The loss-curve results loaded back from fits.json (no refit)."""
+    from analysis.results import LossCurveResults
 
-    eval_rows, _, _ = study.inputs(study.small())
     wanted = {"acc", "exact_match", "correct_choice_prob"}
-    return {k: v for k, v in fit_loss_curves(eval_rows)["loss_curves"].items() if k.split("|")[1] in wanted}
+    return {k: LossCurveResults.from_dict(v) for k, v in fits.get("loss_curves", {}).items() if k.split("|")[1] in wanted}
+
+
+class _LoadedTaskLaw:
+    """What the task-law figure draws, from the fits file and the records (no refit): mean PU per size,
+    and the law's prediction through the one prediction path (analysis.predict)."""
+
+    def __init__(self, task: str, law: dict, records: list[dict]):
+        by_size = defaultdict(list)
+        for rec in records:
+            by_size[float(rec["params"])].append(record_pu(rec))
+        sizes = np.array(sorted(by_size))
+        self.table = (sizes, np.array([np.mean(by_size[n]) for n in sizes]), None)
+        self.law, self.data = law, {"task": task}
+        self.params = {k: v["estimate"] for k, v in law.get("params", {}).items()}
+
+    def predict(self, N):
+        from analysis.predict import _passuntil
+
+        rng = np.random.default_rng(0)
+        out = [_passuntil(self.law, float(n), [0.95], rng, 2000) for n in np.atleast_1d(N)]
+        return tuple(np.array([o[k] for o in out]) for k in ("estimate", "low", "high"))

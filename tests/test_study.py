@@ -65,3 +65,28 @@ def test_gpu_presets_dry_run(tmp_path):
     refused = run_cli("study", "--preset", "du2024", "--out", str(tmp_path / "du"))
     assert refused.returncode == 2 and "--dry-run" in refused.stderr
     assert not (tmp_path / "du").exists()
+
+
+def test_report_rebuilt_from_the_json_files_alone(smoke, monkeypatch):
+    """REPORT.md is a pure function of the files beside it: no refit, byte-identical."""
+    import analysis.curve_family
+    import analysis.loss_curve
+    import analysis.pipeline
+    import analysis.task_law
+    from study.pipeline import Study
+    from study.presets import preset
+    from study.report import write_report
+
+    out, _ = smoke
+    before = (out / "REPORT.md").read_bytes()
+
+    def no_refit(*args, **kwargs):
+        raise AssertionError("the report refitted a law")
+
+    for module, name in ((analysis.pipeline, "fit_loss_curves"), (analysis.pipeline, "fit_all"),
+                         (analysis.curve_family, "fit_model"), (analysis.loss_curve.LossCurveModel, "fit"),
+                         (analysis.task_law.TaskLawModel, "fit")):
+        monkeypatch.setattr(module, name, no_refit)
+    (out / "REPORT.md").unlink()
+    write_report(Study(out, preset("smoke"), log=lambda *a: None))
+    assert (out / "REPORT.md").read_bytes() == before

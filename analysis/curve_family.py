@@ -1,0 +1,226 @@
+"""Performance against loss for prediction: a family of bounded curves, chosen by held-out error.
+
+Performance is z = value above random (oriented so that larger is better; z = 0 at the random
+baseline), the metric's best value is the ceiling C (z_C = 1 - baseline for an accuracy; unknown
+for an unbounded metric). The curves of z(L):
+
+- sigmoid: z = c0 + (C - c0) / (1 + exp(-k (L0 - L)))   (floor c0 near 0, ceiling C: Llama 3, OLMo ladder)
+- hinge:   z = clip(c0 + s max(0, eta - L))                (threshold, then a linear rise)
+- jump:    z = clip(c0 + [j + s (eta - L)] 1[L < eta])     (a leap at eta, then a linear rise)
+- line:    z = clip(a + b (L_ref - L))                      (no threshold)
+
+`clip` saturates at the floor and the ceiling the sigmoid has, so no curve predicts beyond the
+ceiling (accuracy above 100%) nor far below chance. The floor is min(0, lowest observed z).
+
+The model used for prediction is the one with the smallest held-out error across runs: fitted on the
+sizes below a size and scored on that size, for the two largest sizes (forward chaining: what an
+extrapolation to a larger model asks of the curve); with fewer than three sizes, leave-one-run-out;
+with a single run, BIC (said so in the result). This is deliberately separate from the emergence
+classification (loss_curve.py), which answers its own question with its own test.
+
+Prediction intervals are Monte Carlo: curves refitted on runs resampled with replacement (between-run
+variation and parameter uncertainty), plus a residual of the full fit drawn at random (scatter of a
+checkpoint around the curve), evaluated at loss draws (the uncertainty of a predicted loss), then
+clipped to [floor, ceiling].
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.optimize import least_squares
+from scipy.special import expit
+
+MODELS = ("sigmoid", "hinge", "jump", "line")  # the candidates of --model auto
+BASELINES = ("exponential",)  # Gadre et al. 2024: top-1 error = e - k exp(-gamma L), i.e. z = c + k exp(-gamma L)
+PARAM_NAMES = {"exponential": ("c", "k", "gamma"), "sigmoid": ("c0", "k", "L0"), "hinge": ("c0", "s", "eta"),
+               "jump": ("c0", "j", "s", "eta"),
+               "line": ("a", "b")}
+FORMULAS = {"sigmoid": "z = c0 + (C - c0) / (1 + exp(-k (L0 - L)))", "hinge": "z = clip(c0 + s max(0, eta - L))",
+            "jump": "z = clip(c0 + [j + s (eta - L)] 1[L < eta])", "line": "z = clip(a + b (L_ref - L))",
+            "exponential": "z = clip(c + k exp(-gamma L))  (Gadre et al. 2024)"}
+MIN_POINTS_PER_PARAM = 2
+TIE_TOLERANCE = 0.05
+
+
+def evaluate(model: str, params, loss, ceiling: float | None, floor: float, l_ref: float,
+             paired: bool = False) -> np.ndarray:
+    """z at the given losses: params one vector (p,) -> (n,); a batch (B, p) -> (B, n), or (B,) when
+    `paired` (row b of params at loss b)."""
+    p = np.asarray(params, float)
+    loss = np.asarray(loss, float)
+    col = (lambda i: p[..., i, None]) if p.ndim == 2 and not paired else (lambda i: p[..., i])
+    if model == "sigmoid":
+        c0, k, l0 = col(0), col(1), col(2)
+        z = c0 + (ceiling - c0) * expit(k * (l0 - loss))
+    elif model == "hinge":
+        z = col(0) + col(1) * np.clip(col(2) - loss, 0.0, None)
+    elif model == "jump":
+        below = loss < col(3)
+        z = col(0) + (col(1) + col(2) * (col(3) - loss)) * below
+    elif model == "line":
+        z = col(0) + col(1) * (l_ref - loss)
+    elif model == "exponential":
+        z = col(0) + col(1) * np.exp(-col(2) * (loss - l_ref))  # k scaled at L_ref: better conditioned
+    else:
+        raise ValueError(model)
+    return np.clip(z, floor, ceiling if ceiling is not None else np.inf)
+
+
+# ------------------------------------------------------------------------------------------- fits
+def _threshold_design(model, loss, eta):
+    gap = np.clip(eta - loss, 0.0, None)
+    if model == "hinge":
+        return np.stack([np.ones_like(gap), gap], axis=-1)
+    return np.stack([np.ones_like(gap), (loss < eta).astype(float) * np.ones_like(gap), gap], axis=-1)
+
+
+def _fit_threshold(model, loss, z, grid):
+    """Profile over eta (a grid), ordinary least squares at each: all grid points at once."""
+    X = _threshold_design(model, loss[None, :], grid[:, None])  # (G, n, p)
+    coef = np.einsum("gpn,n->gp", np.linalg.pinv(X), z)
+    rss = ((z[None, :] - np.einsum("gnp,gp->gn", X, coef)) ** 2).sum(axis=1)
+    best = int(np.argmin(rss))
+    return np.append(coef[best], grid[best])
+
+
+def _fit_sigmoid(loss, z, ceiling, start=None):
+    span = max(np.ptp(loss), 1e-6)
+    lo, hi = loss.min() - 3 * span, loss.max() + span
+    floor_start = float(min(np.quantile(z, 0.1), 0.0))
+
+    def resid(theta):
+        return evaluate("sigmoid", theta, loss, ceiling, -np.inf, 0.0) - z
+
+    starts = [start] if start is not None else [
+        np.array([floor_start, k / span, l0]) for k in (3.0, 15.0) for l0 in np.linspace(lo + 2 * span, hi, 4)]
+    bottom = min(float(z.min()), 0.0)
+    room = max(ceiling - bottom, 1e-9)  # the floor c0 may sit below the data but not at the ceiling
+    bounds = ([bottom - room, 1e-3 / span, lo], [ceiling - 1e-3 * room, 200.0 / span, hi])
+    best = None
+    for s in starts:
+        s = np.clip(s, np.array(bounds[0]) + 1e-9, np.array(bounds[1]) - 1e-9)
+        res = least_squares(resid, s, bounds=bounds, method="trf", x_scale="jac", max_nfev=400)
+        if best is None or res.cost < best.cost:
+            best = res
+    return best.x
+
+
+def eta_grid(loss: np.ndarray, size: int = 40) -> np.ndarray:
+    """Candidate thresholds inside the data, with at least two points on each side."""
+    ordered = np.sort(loss)
+    if len(ordered) < 5:
+        return np.array([np.median(ordered)])
+    return np.unique(np.quantile(ordered[1:-1], np.linspace(0.02, 0.98, size)))
+
+
+def fit_model(model, loss, z, ceiling, l_ref, start=None, grid=None) -> np.ndarray:
+    loss, z = np.asarray(loss, float), np.asarray(z, float)
+    if model == "line":
+        X = np.column_stack([np.ones_like(loss), l_ref - loss])
+        return np.linalg.lstsq(X, z, rcond=None)[0]
+    if model in ("hinge", "jump"):
+        return _fit_threshold(model, loss, z, eta_grid(loss) if grid is None else grid)
+    if model == "sigmoid":
+        return _fit_sigmoid(loss, z, ceiling, start)
+    if model == "exponential":
+        return _fit_exponential(loss, z, l_ref, start)
+    raise ValueError(model)
+
+
+def _fit_exponential(loss, z, l_ref, start=None):
+    span = max(np.ptp(loss), 1e-6)
+
+    def resid(theta):
+        return theta[0] + theta[1] * np.exp(-theta[2] * (loss - l_ref)) - z
+
+    starts = [start] if start is not None else [np.array([z.min(), max(np.ptp(z), 1e-3) / 20, g / span])
+                                                for g in (0.5, 1.5, 4.0)]
+    bounds = ([-np.inf, 0.0, 0.0], [np.inf, np.inf, 10.0 / span])  # gamma: at most e^10 across the data
+    best = None
+    for s in starts:
+        s = np.clip(s, np.array(bounds[0]), np.array(bounds[1]) - 1e-9)
+        res = least_squares(resid, s, bounds=bounds, method="trf", x_scale="jac", max_nfev=200)
+        if best is None or res.cost < best.cost:
+            best = res
+    return best.x
+
+
+def available(models, ceiling, n_points) -> list[str]:
+    """The models a task can use: sigmoid needs a ceiling, every model two points per parameter."""
+    out = [m for m in models if not (m == "sigmoid" and ceiling is None)]
+    return [m for m in out if n_points >= MIN_POINTS_PER_PARAM * len(PARAM_NAMES[m])]
+
+
+# ------------------------------------------------------------------------------------------ selection
+def heldout_folds(params: np.ndarray, runs: np.ndarray) -> tuple[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """(scheme, [(train mask, test mask)]): forward chaining over the two largest sizes, else leave-one-run-out."""
+    sizes = np.unique(params)
+    if len(sizes) >= 3:
+        folds = [(params < s, params == s) for s in sizes[-min(2, len(sizes) - 2):]]
+        return "fit on smaller sizes, score the largest two", folds
+    labels = np.unique(runs)
+    if len(labels) >= 3:
+        return "leave one run out", [(runs != r, runs == r) for r in labels]
+    return "none (fewer than 3 runs): BIC", []
+
+
+def select_model(loss, z, params, runs, models, ceiling, floor, l_ref) -> dict:
+    """Held-out RMSE (z units) of each candidate model; the smallest is chosen. Also each model's
+    residuals on the last fold (the largest size, predicted from all smaller ones)."""
+    scheme, folds = heldout_folds(np.asarray(params), np.asarray(runs))
+    scores, last_fold = {}, {}
+    for model in models:
+        if not folds:
+            theta = fit_model(model, loss, z, ceiling, l_ref)
+            rss = float(((evaluate(model, theta, loss, ceiling, floor, l_ref) - z) ** 2).sum())
+            n = len(z)
+            scores[model] = n * math.log(max(rss, 1e-300) / n) + (len(theta) + 1) * math.log(n)
+            continue
+        errors = []
+        for train, test in folds:
+            if train.sum() < MIN_POINTS_PER_PARAM * len(PARAM_NAMES[model]) or np.ptp(loss[train]) <= 0:
+                errors = None
+                break
+            theta = fit_model(model, loss[train], z[train], ceiling, l_ref)
+            errors.append(z[test] - evaluate(model, theta, loss[test], ceiling, floor, l_ref))
+        last_fold[model] = [] if errors is None else [float(e) for e in errors[-1]]
+        scores[model] = math.inf if errors is None else float(np.sqrt(np.mean(np.concatenate(errors) ** 2)))
+    finite = {m: s for m, s in scores.items() if math.isfinite(s)} or scores
+    best = min(finite.values())
+    # Parsimony among near-ties: a held-out score within TIE_TOLERANCE of the best is no evidence for
+    # more parameters (the jump otherwise wins on noise); among equals, the order of MODELS.
+    near = [m for m in finite if finite[m] <= best * (1 + TIE_TOLERANCE) + 1e-12]
+    chosen = min(near, key=lambda m: (len(PARAM_NAMES[m]), MODELS.index(m) if m in MODELS else len(MODELS)))
+    return {"chosen": chosen, "scheme": scheme, "criterion": "BIC" if not folds else "held-out RMSE", "scores": scores,
+            "last_fold_residuals": last_fold}
+
+
+def bootstrap_runs(model, theta, loss, z, runs, ceiling, l_ref, n_boot: int, seed: int = 0) -> np.ndarray:
+    """Refits on runs resampled with replacement (rows when each row is its own run)."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(seed)
+    labels = np.unique(runs)
+    members = [np.flatnonzero(runs == r) for r in labels]
+    grid = eta_grid(loss) if model in ("hinge", "jump") else None
+    draws = []
+    with threadpool_limits(1):  # many tiny fits: threads only contend on a busy machine
+        for _ in range(n_boot):
+            idx = np.concatenate([members[i] for i in rng.integers(0, len(labels), len(labels))])
+            if np.ptp(loss[idx]) <= 0:
+                draws.append(theta)
+                continue
+            draws.append(fit_model(model, loss[idx], z[idx], ceiling, l_ref, start=theta, grid=grid))
+    return np.asarray(draws, float)
+
+
+def predictive_draws(model, draws, residuals, loss_draws, ceiling, floor, l_ref, seed: int = 0) -> np.ndarray:
+    """z of a new checkpoint at each loss draw: a resampled curve plus a resampled residual, clipped."""
+    rng = np.random.default_rng(seed)
+    loss_draws = np.atleast_1d(np.asarray(loss_draws, float))
+    n = len(loss_draws)
+    params = draws[rng.integers(0, len(draws), n)]
+    noise = np.asarray(residuals, float)[rng.integers(0, len(residuals), n)] if len(residuals) else np.zeros(n)
+    z = evaluate(model, params, loss_draws, ceiling, floor, l_ref, paired=True)
+    return np.clip(z + noise, floor, ceiling if ceiling is not None else np.inf)

@@ -1,0 +1,137 @@
+"""Backtest on Gadre et al. 2024's ladder, through the `emergent` CLI: predict the 1.4B and 6.9B runs
+from the runs below 1B, per training corpus, with our curve (--model auto) and with the paper's method
+(the same loss law, then error as an exponential of loss: --model exponential), side by side.
+
+    PYTHONPATH=. python benchmarks/gadre2024_backtest.py --data ../shared/data/gadre2024/exp_data --work /tmp/gadre
+
+prints a markdown summary (per target size: mean absolute error in points over the 46 tasks, the error on
+the average top-1 accuracy, 90% interval coverage) and writes per-task rows to WORK/backtest.json.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+METHODS = {"ours": "auto", "paper": "exponential"}
+TARGET_MIN_PARAMS = 1e9
+AVERAGE_TASK = "avg_top1|acc"
+
+
+def emergent(*args: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "trainer", *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"emergent {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+
+
+def read_rows(table: Path) -> list[dict]:
+    with open(table, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def backtest(table: Path, work: Path, run=emergent, bootstrap: int = 100, level: float = 0.9) -> dict:
+    """Fit per corpus on runs below 1B parameters, predict each larger run; per-task errors and coverage."""
+    rows = read_rows(table)
+    work.mkdir(parents=True, exist_ok=True)
+    results = []
+    for corpus in sorted({r["dataset"] for r in rows}):
+        where = ["--where", f"dataset == {corpus}", "--where", f"params < {TARGET_MIN_PARAMS:g}"]
+        law = work / f"law_{corpus}.json"
+        run("fit", "loss-law", "--table", str(table), "--loss-col", "loss", *where, "--bootstrap", str(bootstrap),
+            "--out", str(law))
+        for method, model in METHODS.items():
+            curves = work / f"curves_{method}_{corpus}.json"
+            run("fit", "loss-curve", "--table", str(table), *where, "--model", model, "--bootstrap", str(bootstrap),
+                "--out", str(curves))
+            targets = {r["run"]: r for r in rows if r["dataset"] == corpus and float(r["params"]) > TARGET_MIN_PARAMS}
+            for name, target in sorted(targets.items()):
+                out = work / f"pred_{method}_{name}.json"
+                run("predict", "--fits", str(law), "--fits", str(curves), "--params", target["params"],
+                    "--tokens", target["tokens"], "--level", str(level), "--out", str(out))
+                pred = json.loads(out.read_text())["prediction"]
+                actual = {f"{r['task']}|{r['metric']}": float(r["value"]) for r in rows if r["run"] == name}
+                for key, p in pred["tasks"].items():
+                    low, high = p["value"]["intervals"][f"{level:g}"]
+                    results.append({"method": method, "corpus": corpus, "run": name, "params": float(target["params"]),
+                                    "task": key, "model": p["model"], "predicted": p["value"]["estimate"],
+                                    "actual": actual[key], "low": low, "high": high,
+                                    "loss_predicted": pred["loss"]["estimate"], "loss_actual": float(target["loss"])})
+    return {"rows": results, "summary": summarise(results)}
+
+
+def summarise(results: list[dict]) -> dict:
+    """Per method and target size: mean |error| in points over tasks (and on the average), 90% coverage."""
+    groups = defaultdict(list)
+    for r in results:
+        groups[(r["method"], f"{r['params'] / 1e9:.1f}B")].append(r)
+    out = {}
+    for (method, size), rs in sorted(groups.items()):
+        tasks = [r for r in rs if r["task"] != AVERAGE_TASK]
+        avg = [r for r in rs if r["task"] == AVERAGE_TASK]
+        out[f"{method} {size}"] = {
+            "runs": len({r["run"] for r in rs}),
+            "mean_abs_error_points": 100 * sum(abs(r["predicted"] - r["actual"]) for r in tasks) / len(tasks),
+            "average_task_abs_error_points": 100 * sum(abs(r["predicted"] - r["actual"]) for r in avg) / max(len(avg), 1),
+            "coverage": sum(r["low"] <= r["actual"] <= r["high"] for r in tasks) / len(tasks),
+            "average_task_coverage": sum(r["low"] <= r["actual"] <= r["high"] for r in avg) / max(len(avg), 1),
+            "loss_rel_error": sum(abs(r["loss_predicted"] / r["loss_actual"] - 1) for r in avg) / max(len(avg), 1)}
+    return out
+
+
+def markdown(summary: dict) -> str:
+    lines = ["| method, target | runs | mean abs error over tasks (points) | abs error on average (points) | "
+             "90% coverage (tasks) | 90% coverage (average) | loss rel. error |", "|---|---|---|---|---|---|---|"]
+    for key, s in summary.items():
+        lines.append(f"| {key} | {s['runs']} | {s['mean_abs_error_points']:.2f} | {s['average_task_abs_error_points']:.2f} | "
+                     f"{s['coverage']:.0%} | {s['average_task_coverage']:.0%} | {s['loss_rel_error']:.1%} |")
+    return "\n".join(lines)
+
+
+def per_task_markdown(results: list[dict]) -> str:
+    """Per task: mean |error| (points) over each target size's runs, ours and the paper's, and how many of
+    those runs our 90% interval covered; our curve as chosen per corpus."""
+    cell = defaultdict(list)
+    models = defaultdict(set)
+    for r in results:
+        cell[(r["task"], r["method"], f"{r['params'] / 1e9:.1f}B")].append(r)
+        if r["method"] == "ours":
+            models[r["task"]].add(r["model"])
+    sizes = sorted({f"{r['params'] / 1e9:.1f}B" for r in results})
+    head = ["task", "our curves"] + [f"{m} {s} err" for s in sizes for m in ("ours", "paper")] + \
+        [f"ours {s} covered" for s in sizes]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for task in sorted(models):
+        row = [task.split("|")[0], "/".join(sorted(models[task]))]
+        for s in sizes:
+            for m in ("ours", "paper"):
+                rs = cell[(task, m, s)]
+                row.append(f"{100 * sum(abs(r['predicted'] - r['actual']) for r in rs) / len(rs):.1f}")
+        for s in sizes:
+            rs = cell[(task, "ours", s)]
+            row.append(f"{sum(r['low'] <= r['actual'] <= r['high'] for r in rs)}/{len(rs)}")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--work", required=True)
+    parser.add_argument("--bootstrap", type=int, default=100)
+    args = parser.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    emergent("convert", "gadre2024", "--data", args.data, "--out", str(work / "table.csv"))
+    result = backtest(work / "table.csv", work, bootstrap=args.bootstrap)
+    (work / "backtest.json").write_text(json.dumps(result, indent=1))
+    print(markdown(result["summary"]))
+    print()
+    print(per_task_markdown(result["rows"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Prediction intervals of the loss -> performance step, measured by simulation on ladders shaped like
+real ones: run-level offsets, autocorrelated checkpoints, saturation; and the results' round trip."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import expit
+
+from analysis.loss_curve import fit_performance_curve
+from analysis.results import LossCurveResults
+
+SIZES = [1e7, 3e7, 1e8, 3e8]
+RUN_SD, CHECKPOINT_SD, RHO = 0.015, 0.01, 0.7
+
+
+def truth(kind: str, loss):
+    if kind == "sigmoid":
+        return 0.25 + 0.75 * expit(4.0 * (3.3 - loss))
+    return 0.25 + np.minimum(0.75, 0.5 * np.clip(3.4 - loss, 0, None))
+
+
+def run_series(rng, kind, N, n_checkpoints=10):
+    """One run: its losses along training and accuracies with a run offset and AR(1) checkpoint noise."""
+    frac = np.linspace(0.1, 1.0, n_checkpoints)
+    loss = 1.9 + 30.0 * N ** -0.2 * frac ** -0.15 + rng.normal(0, 0.01)
+    noise = np.empty(n_checkpoints)
+    noise[0] = rng.normal(0, CHECKPOINT_SD)
+    for i in range(1, n_checkpoints):
+        noise[i] = RHO * noise[i - 1] + rng.normal(0, CHECKPOINT_SD * np.sqrt(1 - RHO ** 2))
+    return loss, np.clip(truth(kind, loss) + rng.normal(0, RUN_SD) + noise, 0, 1)
+
+
+def ladder(rng, kind, runs_per_size=2):
+    L, V, P, R = [], [], [], []
+    for N in SIZES:
+        for k in range(runs_per_size):
+            loss, acc = run_series(rng, kind, N)
+            L += list(loss)
+            V += list(acc)
+            P += [N] * len(loss)
+            R += [f"{N:g}-{k}"] * len(loss)
+    return L, V, P, R
+
+
+@pytest.mark.parametrize("kind", ["sigmoid", "threshold"])
+def test_prediction_interval_coverage_for_a_new_larger_run(kind):
+    """A new run one size up (an extrapolation in loss): its final checkpoint's accuracy, predicted at
+    its loss; the 90% interval should cover about 90% (simulation standard error about 2.5 points)."""
+    rng = np.random.default_rng({"sigmoid": 11, "threshold": 12}[kind])
+    hits = []
+    for _ in range(24):
+        L, V, P, R = ladder(rng, kind)
+        fit = fit_performance_curve(L, V, [0.25] * len(L), P, R, metric="acc", task=kind, n_boot=40, classify=False)
+        for N in (3e8, 1e9):
+            for _ in range(2):
+                loss, acc = run_series(rng, kind, N)
+                p = fit.predict(loss[-1], alpha=0.1, n_draws=2000)
+                assert 0.0 <= p["low"] <= p["high"] <= 1.0
+                hits.append(p["low"] <= acc[-1] <= p["high"])
+    coverage = float(np.mean(hits))
+    print(f"{kind}: 90% prediction intervals cover {coverage:.1%} of {len(hits)} new runs")
+    assert 0.82 <= coverage <= 0.98, coverage
+
+
+def test_nothing_predicted_beyond_the_ceiling_and_round_trip():
+    rng = np.random.default_rng(5)
+    L, V, P, R = ladder(rng, "threshold")
+    for model in ("sigmoid", "hinge", "jump", "line"):
+        fit = fit_performance_curve(L, V, [0.25] * len(L), P, R, metric="acc", task="t", model=model, n_boot=20,
+                                    classify=False)
+        far = fit.predict(0.5, alpha=0.05)  # far below any observed loss
+        assert far["estimate"] <= 1.0 and far["high"] <= 1.0, (model, far)
+        assert fit.predict(9.0)["low"] >= 0.25 - 0.1, model  # far above: near chance, never far below it
+        again = LossCurveResults.from_dict(fit.to_dict())
+        assert again == fit and again.predict(2.5) == fit.predict(2.5)
+        assert set(fit.conf_int(0.1)) == set(fit.params) and fit.model in fit.summary()
