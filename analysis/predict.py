@@ -32,7 +32,7 @@ def _summary(point, samples, levels, method: str) -> dict:
 
 
 def _passuntil(d: dict, N: float, levels, rng, n_draws) -> dict:
-    from analysis.task_law import predict_passuntil
+    from analysis.task_law_results import predict_passuntil
 
     if d.get("kind") in ("task_law", "task_law_instance"):  # a results object: its own prediction interval
         out = {f"{lv:g}": predict_passuntil(d, N, alpha=1 - lv) for lv in levels}
