@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from analysis.convert import convert_group  # noqa: F401 (the stage's commands, composed by emergent.cli)
 from analysis.io import column, read_table
 from analysis.results import AnalysisError, write_fits
 from contracts.records import read_records

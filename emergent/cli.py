@@ -15,8 +15,7 @@ import click
 
 from contracts.errors import EmergentError
 
-from analysis.cli import fit_group, predict_command
-from analysis.convert import convert_group
+from analysis.cli import convert_group, fit_group, predict_command
 from lm_eval_tasks.cli import eval_command
 from passuntil.cli import main as passuntil_group
 from study.cli import study_command
