@@ -36,7 +36,9 @@ def test_static_decoder_is_the_models_function(backend):
         state.mask.index_fill_(3, state.write_at, True)
         logits = backend.static.step(torch.tensor([ids[t]] * 2), state.positions, state.cache_k, state.cache_v,
                                      state.write_at, state.mask)
-        assert torch.allclose(logits[0], full[t], atol=1e-4) and torch.equal(logits[0], logits[1])
+        # Both rows of the batch are the model's function (bitwise equality between rows does not hold under
+        # multi-threaded BLAS, whose blocking depends on the row).
+        assert torch.allclose(logits[0], full[t], atol=1e-4) and torch.allclose(logits[1], full[t], atol=1e-4)
         state.positions.add_(1)
         state.write_at.add_(1)
 

@@ -142,10 +142,11 @@ def test_run_says_the_level_before_anything_runs(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     import passuntil.backends
+    from contracts.errors import InputError
     from passuntil.cli import main
 
     def no_model(*args, **kwargs):
-        raise ValueError("no model in this test")
+        raise InputError("no model in this test")
 
     monkeypatch.setattr(passuntil.backends, "make_backend", no_model)
     shown = CliRunner().invoke(main, ["run", "--model", str(tmp_path / "none"), "--task", "humaneval",
