@@ -2,17 +2,19 @@
 
 This module is the schema (field, type, range) and the one reader every stage uses: PassUntil when it
 resumes or summarises, analysis when it fits task laws, the study when it reports. A torn last line
-(a killed writer) is dropped and counted; any other bad record is named by file:line.
+(a killed writer) is dropped and counted; any other bad line is named by file:line and counted.
 """
 from __future__ import annotations
 
+import gzip
+import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contracts.atomic import JsonlAppender, iter_jsonl
+from contracts.atomic import JsonlAppender
 from contracts.errors import RecordError
 
 
@@ -69,29 +71,40 @@ FIELDS: tuple[Field, ...] = (
 FIELD_NAMES = tuple(f.name for f in FIELDS)
 
 
-def record_problem(record: dict) -> str | None:
-    """Why `record` breaks the contract (the first reason), or None when it keeps it."""
+def _problem(record: dict) -> tuple[str, str] | None:
+    """(kind, reason) of the first way `record` breaks the contract; the kind, without values, is what a
+    count of dropped records is grouped by."""
     for f in FIELDS:
         if f.name not in record:
             if f.required:
-                return f"lacks {f.name!r} ({f.meaning})"
+                return f"lacks {f.name!r}", f"lacks {f.name!r} ({f.meaning})"
             continue
         value = record[f.name]
         if value is None:
             if f.nullable:
                 continue
-            return f"{f.name!r} is null"
+            return f"{f.name!r} is null", f"{f.name!r} is null"
+        wrong_type = f"{f.name!r} is {value!r}, not {'/'.join(t.__name__ for t in f.types)}"
         if isinstance(value, bool) and bool not in f.types:
-            return f"{f.name!r} is {value!r}, not {'/'.join(t.__name__ for t in f.types)}"
+            return f"{f.name!r} of the wrong type", wrong_type
         if not isinstance(value, f.types):
-            return f"{f.name!r} is {value!r}, not {'/'.join(t.__name__ for t in f.types)}"
+            return f"{f.name!r} of the wrong type", wrong_type
         if isinstance(value, float) and not math.isfinite(value):
-            return f"{f.name!r} is {value}"
+            return f"{f.name!r} not finite", f"{f.name!r} is {value}"
         if f.check is not None and not f.check(value):
-            return f"{f.name!r} = {value!r} is out of range"
+            return f"{f.name!r} out of range", f"{f.name!r} = {value!r} is out of range"
     if record["passes"] > record["samples"]:
-        return f"passes ({record['passes']}) exceed samples ({record['samples']})"
+        return "passes > samples", f"passes ({record['passes']}) exceed samples ({record['samples']})"
     return None
+
+
+def record_problem(record: dict) -> str | None:
+    """Why `record` breaks the contract (the first reason), or None when it keeps it."""
+    found = _problem(record)
+    return None if found is None else found[1]
+
+
+TORN = "torn last line"
 
 
 @dataclass
@@ -100,6 +113,11 @@ class RecordsRead:
 
     records: list[dict] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
+    kinds: dict[str, int] = field(default_factory=dict)  # dropped lines by kind of problem
+
+    def drop(self, where: str, kind: str, why: str) -> None:
+        self.dropped.append(f"{where}: {why}")
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
 
     def report(self) -> str:
         """One line for the user: how many records were read, and how many lines dropped."""
@@ -108,30 +126,71 @@ class RecordsRead:
             text += f", {len(self.dropped)} line(s) dropped (first: {self.dropped[0]})"
         return text
 
+    def ignored(self) -> str:
+        """`N records ignored: <reason> (count), ...`, most frequent first; empty when none was."""
+        if not self.dropped:
+            return ""
+        kinds = sorted(self.kinds.items(), key=lambda kv: (-kv[1], kv[0]))
+        return f"{len(self.dropped)} records ignored: " + ", ".join(f"{kind} ({n})" for kind, n in kinds)
+
+
+def _lines(path: Path) -> Iterator[tuple[int, dict | None, tuple[str, str] | None]]:
+    """(line number, object, None) for a JSON object line; (line number, None, (kind, why)) for any other
+    non-blank line, so every bad line of a file can be counted, not only the first."""
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as fh:
+            raw = fh.read().splitlines()
+    except (OSError, EOFError) as err:  # gzip's BadGzipFile is an OSError
+        raise RecordError(f"{path} cannot be read ({err}); give a PassUntil JSONL file") from None
+    last = max((n for n, line in enumerate(raw, 1) if line.strip()), default=0)
+    for n, line in enumerate(raw, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            yield n, None, ("not UTF-8 text", "is not UTF-8 text")
+            continue
+        except json.JSONDecodeError as err:
+            torn = n == last and line.lstrip().startswith(b"{")
+            yield n, None, ((TORN, f"{TORN} (a killed writer)") if torn else ("not valid JSON", f"is not valid JSON ({err.msg})"))
+            continue
+        if not isinstance(obj, dict):
+            yield n, None, ("not a JSON object", f"holds a JSON {type(obj).__name__}, not an object")
+            continue
+        yield n, obj, None
+
 
 def read_records(paths: str | Path | Iterable[str | Path], strict: bool = True, need_params: bool = False,
-                 into: RecordsRead | None = None) -> RecordsRead:
+                 into: RecordsRead | None = None, fix: str = "fix or remove those lines") -> RecordsRead:
     """Every record of one or more PassUntil JSONL files.
 
-    strict: a record that breaks the schema stops the read with file:line and the reason; not strict,
-    it is dropped and counted. A torn last line is always dropped and counted, never fatal. need_params:
-    a record without a model size (params null) is invalid, as a task-law fit needs N.
+    strict: any line that is not a record keeping the schema stops the read; the error names the first by
+    file:line, counts them all by kind and ends with `fix`. Not strict, each is dropped and counted
+    (`RecordsRead.ignored()`). A torn last line (a killed writer) is always dropped and counted, never
+    fatal. need_params: a record without a model size (params null) is invalid, as a task-law fit needs N.
     """
     found = into if into is not None else RecordsRead()
+    bad = RecordsRead()
     for path in [paths] if isinstance(paths, (str, Path)) else list(paths):
         path = Path(path)
         if not path.is_file():
             raise RecordError(f"PassUntil records file {path} does not exist")
-        for n, record in iter_jsonl(path, strict=False, skipped=found.dropped):
-            why = record_problem(record)
-            if why is None and need_params and record.get("params") is None:
-                why = "'params' is null; rerun `passuntil run` with --params N"
-            if why is None:
-                found.records.append(record)
-            elif strict:
-                raise RecordError(f"{path}:{n}: PassUntil record {why}")
-            else:
-                found.dropped.append(f"{path}:{n}: {why}")
+        for n, record, problem in _lines(path):
+            if problem is None and record is not None:
+                problem = _problem(record)
+                if problem is None and need_params and record.get("params") is None:
+                    problem = ("'params' is null", "'params' is null; rerun `passuntil run` with --params N")
+                if problem is None:
+                    found.records.append(record)
+                    continue
+                problem = (problem[0], f"PassUntil record {problem[1]}")
+            (found if problem[0] == TORN or not strict else bad).drop(f"{path}:{n}", *problem)
+    if bad.dropped:
+        counts = ", ".join(f"{kind} ({k})" for kind, k in sorted(bad.kinds.items(), key=lambda kv: -kv[1]))
+        total = len(bad.dropped) + len(found.records)
+        raise RecordError(f"{bad.dropped[0]}; {len(bad.dropped)} of {total} line(s) are not valid records "
+                          f"({counts}); {fix}")
     return found
 
 

@@ -42,6 +42,13 @@ def eval_command(targets, tasks, table, backend, batch_size, limit, device, mode
     from contracts.errors import require_vllm
     from contracts.run_dir import check_weights, resolve_targets
 
+    from lm_eval_tasks.evaluate import check_task_names
+
+    names = [t.strip() for t in tasks.split(",") if t.strip()]
+    try:  # first: a misspelt task costs milliseconds, not a model load or an index
+        check_task_names(names)
+    except ValueError as err:
+        raise InputError(f"--tasks: {err}") from None
     check_output_path(table, "--table")
     suite_data = os.environ.get("EMERGENT_SUITE_DATA")
     if suite_data and not os.path.isdir(suite_data):
@@ -60,7 +67,7 @@ def eval_command(targets, tasks, table, backend, batch_size, limit, device, mode
     from lm_eval_tasks.sources import DatasetMissing
 
     try:
-        added = evaluate(targets, [t.strip() for t in tasks.split(",") if t.strip()], table, backend=backend,
+        added = evaluate(targets, names, table, backend=backend,
                          batch_size=batch_size, limit=limit, device=device, model_args=model_args)
     except (ValueError, DatasetMissing) as err:
         if isinstance(err, click.ClickException):

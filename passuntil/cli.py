@@ -11,13 +11,14 @@ from pathlib import Path
 import click
 
 from contracts.atomic import check_output_path
+from contracts.boundary import BoundaryGroup
 from contracts.errors import InputError, require_vllm
 from contracts.run_dir import check_weights, read_checkpoint
 from contracts.table import format_table
 from passuntil.tasks import TASKS
 
 
-@click.group("passuntil", short_help="PassUntil sampling (Hu et al. 2024): run, tasks, summarize.",
+@click.group("passuntil", cls=BoundaryGroup, short_help="PassUntil sampling (Hu et al. 2024): run, tasks, summarize.",
              context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """PassUntil (Hu et al. 2024): sample each instance until it passes r times."""
@@ -128,14 +129,20 @@ def tasks_command():
 @main.command("summarize")
 @click.argument("files", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def summarize_command(files, as_json):
+@click.option("--drop-invalid", is_flag=True,
+              help="Ignore lines that are not valid records (counted by reason on stderr) instead of stopping.")
+def summarize_command(files, as_json, drop_invalid):
     """Per task and model: mean PU with a bootstrap interval, pooled passes/samples, censored count (merges shards)."""
     from passuntil.estimators import estimate_task
     from contracts.records import read_records
 
-    found = read_records(files)  # a record that breaks the contract stops here, by file:line
+    # By default a line that breaks the contract stops here (file:line, the count by reason); never a number from it.
+    found = read_records(files, strict=not drop_invalid,
+                         fix="fix or remove those lines, or rerun with --drop-invalid to ignore them")
     if found.dropped:
-        click.echo(f"read {found.report()}", err=True)
+        click.echo(f"warning: {found.ignored()}", err=True)
+    if not found.records:
+        raise InputError(f"no valid PassUntil record in {', '.join(files)}")
     merged: dict[tuple, dict] = {}
     for rec in found.records:
         merged[(rec["task"], rec["model"], rec["instance_id"])] = rec  # a shard re-run replaces, never doubles
@@ -145,15 +152,29 @@ def summarize_command(files, as_json):
     rows = []
     for (task, model), recs in sorted(groups.items()):
         est = estimate_task(recs)
-        rows.append({"task": task, "model": model, "params": recs[0].get("params"), "instances": est.instances,
-                     "censored": est.censored, "mean_pu": est.mean_pu, "ci_low": est.ci_low, "ci_high": est.ci_high,
-                     "pooled_pu": est.pooled_pu, "passes": est.pooled_passes, "samples": est.pooled_samples,
-                     "estimator": est.estimator})
+        row = {"task": task, "model": model, "params": recs[0].get("params"), "instances": est.instances,
+               "censored": est.censored, "mean_pu": est.mean_pu, "ci_low": est.ci_low, "ci_high": est.ci_high,
+               "pooled_pu": est.pooled_pu, "passes": est.pooled_passes, "samples": est.pooled_samples,
+               "estimator": est.estimator, "upper_bound_only": est.pooled_passes == 0}
+        if row["upper_bound_only"]:  # no pass anywhere: the bootstrap's [0, 0] says nothing; bound the mean instead
+            row["ci_high"] = zero_pass_upper_bound([rec["samples"] for rec in recs])
+        rows.append(row)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     click.echo(format_table(
         ["task", "model", "inst", "cens", "mean PU", "95% CI", "pooled", "samples"],
-        [[row["task"][:28], str(row["model"])[-40:], row["instances"], row["censored"], f"{row['mean_pu']:.3g}",
+        [[row["task"][:28], str(row["model"])[-40:], row["instances"], row["censored"],
+          f"< {row['ci_high']:.3g}" if row["upper_bound_only"] else f"{row['mean_pu']:.3g}",
           f"[{row['ci_low']:.3g}, {row['ci_high']:.3g}]", f"{row['pooled_pu']:.3g}", f"{row['samples']:,}"]
          for row in rows], align="llrrrrrr"))
+    if any(row["upper_bound_only"] for row in rows):
+        click.echo("< u: no instance passed; u is the 95% CI's upper end for the mean PU (raise --max-samples to "
+                   "resolve it)")
+
+
+def zero_pass_upper_bound(samples: list[int], alpha: float = 0.05) -> float:
+    """Upper end of the (1 - alpha) interval for the mean PU of n instances none of which passed in its
+    K_i samples. P(no pass) = prod (1 - p_i)^K_i <= (1 - mean p)^(n min K) (AM-GM), so the exact zero-count
+    bound on n * min K pooled samples holds for the mean even when the instances differ."""
+    return 1.0 - (alpha / 2) ** (1.0 / (len(samples) * min(samples)))
