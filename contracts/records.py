@@ -67,6 +67,8 @@ FIELDS: tuple[Field, ...] = (
     Field("backend", (str,), required=False),
     Field("versions", (dict,), required=False),
     Field("git_revision", (str,), required=False, nullable=True),
+    Field("continued", _INT, required=False, check=_non_negative,
+          meaning="samples taken over from an earlier record of the instance, which this one supersedes (0: redone)"),
 )
 FIELD_NAMES = tuple(f.name for f in FIELDS)
 
@@ -161,6 +163,16 @@ def _lines(path: Path) -> Iterator[tuple[int, dict | None, tuple[str, str] | Non
         yield n, obj, None
 
 
+def _latest(records: list[dict]) -> list[dict]:
+    """Drop each record superseded by a later `continued` record of the same (task, model, instance_id): a
+    resumed run that sampled an instance further (or afresh) appends the instance's new record."""
+    if not any("continued" in rec for rec in records):
+        return records
+    key = lambda rec: (rec["task"], rec["model"], str(rec["instance_id"]))  # noqa: E731
+    last = {key(rec): i for i, rec in enumerate(records)}
+    return [rec for i, rec in enumerate(records) if last[key(rec)] == i or "continued" not in records[last[key(rec)]]]
+
+
 def read_records(paths: str | Path | Iterable[str | Path], strict: bool = True, need_params: bool = False,
                  into: RecordsRead | None = None, fix: str = "fix or remove those lines") -> RecordsRead:
     """Every record of one or more PassUntil JSONL files.
@@ -186,6 +198,7 @@ def read_records(paths: str | Path | Iterable[str | Path], strict: bool = True, 
                     continue
                 problem = (problem[0], f"PassUntil record {problem[1]}")
             (found if problem[0] == TORN or not strict else bad).drop(f"{path}:{n}", *problem)
+    found.records = _latest(found.records)
     if bad.dropped:
         counts = ", ".join(f"{kind} ({k})" for kind, k in sorted(bad.kinds.items(), key=lambda kv: -kv[1]))
         total = len(bad.dropped) + len(found.records)

@@ -4,7 +4,8 @@ lm-eval 0.4.13 has no task-plugin discovery. The `emergent_suite_lm_eval.pth` fi
 this package imports this module at interpreter start-up; it only registers a meta-path finder
 (no lm-eval import, a string comparison per import). When a program imports
 `lm_eval.tasks.manager`, the finder wraps `TaskManager.__init__` so that a manager built with
-lm-eval's defaults also indexes our folder. Set EMERGENT_SUITE_NO_AUTOLOAD=1 to switch it off.
+lm-eval's defaults also indexes our folder; when it imports `lm_eval._cli.run`, the `run` command gets the
+suite's checks in front (lm_eval_tasks/preflight.py: names, data, model path, hub, in milliseconds). Set EMERGENT_SUITE_NO_AUTOLOAD=1 to switch it off.
 """
 from __future__ import annotations
 
@@ -14,6 +15,13 @@ import os
 import sys
 
 TARGET = "lm_eval.tasks.manager"
+CLI_TARGET = "lm_eval._cli.run"  # lm-eval's `run` command: the suite's checks go first (lm_eval_tasks/preflight.py)
+
+
+def _patch_cli(module) -> None:
+    from lm_eval_tasks.preflight import patch_lm_eval_cli
+
+    patch_lm_eval_cli(module)
 
 
 def _patch(module) -> None:
@@ -51,12 +59,12 @@ class _Loader(importlib.abc.Loader):
 
     def exec_module(self, module):
         self.inner.exec_module(module)
-        _patch(module)
+        (_patch_cli if module.__name__ == CLI_TARGET else _patch)(module)
 
 
 class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name != TARGET:
+        if name not in (TARGET, CLI_TARGET):
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -74,7 +82,9 @@ def install() -> None:
         return
     if TARGET in sys.modules:  # imported before us: patch in place
         _patch(sys.modules[TARGET])
-    elif not any(isinstance(f, _Finder) for f in sys.meta_path):
+    if CLI_TARGET in sys.modules:
+        _patch_cli(sys.modules[CLI_TARGET])
+    if not any(isinstance(f, _Finder) for f in sys.meta_path):
         sys.meta_path.insert(0, _Finder())
 
 

@@ -13,9 +13,7 @@ data is absent are skipped with one warning each; a task named on its own must h
 """
 from __future__ import annotations
 
-import difflib
 import math
-import re
 from pathlib import Path
 
 from contracts.eval_table import append_eval_rows, limit_label, read_eval_table
@@ -24,30 +22,19 @@ from contracts.run_dir import CheckpointRef, resolve_targets
 PER_TOKEN = "gold_nll_per_token"
 
 
-_NAME_LINE = re.compile(r"^(?:task|group):[ \t]*([A-Za-z0-9_.-]+)[ \t]*(?:#.*)?$", re.MULTILINE)
-
-
-def suite_names() -> set[str]:
-    """Every task and group the suite's YAMLs declare, read from their top-level `task:`/`group:` lines
-    (milliseconds, no lm-eval import): enough to refuse a misspelt name before any model or index loads."""
-    from lm_eval_tasks import TASK_DIR
-
-    return {m.group(1) for path in TASK_DIR.rglob("*.yaml") for m in _NAME_LINE.finditer(path.read_text("utf-8"))}
-
-
 def check_task_names(names: list[str]) -> None:
-    """A one-line error naming the close matches of every name the suite does not declare."""
-    known = suite_names()
-    unknown = [n for n in names if n not in known]
-    if not unknown:
-        return
-    parts = []
-    for name in unknown:
-        close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
-        parts.append(f"{name!r}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
-    groups = sorted(n for n in known if not n.startswith("es_"))
-    raise ValueError(f"unknown task {', '.join(parts)}; the suite's groups are {', '.join(groups)} and its tasks "
-                     "start with es_ (`lm_eval ls tasks` lists them)")
+    """A one-line error naming the close matches of every name the suite does not declare (milliseconds)."""
+    from lm_eval_tasks.preflight import declared, unknown_names
+
+    known = declared()
+    problem = unknown_names(names, known)  # names that look like ours: the close matches
+    others = [n for n in names if n not in known and not n.startswith(("es_", "emergent_"))]
+    if problem is None and others:  # `emergent eval` runs the suite's tasks only
+        groups = ", ".join(sorted(n for n in known if not n.startswith("es_")))
+        problem = (f"unknown task {', '.join(repr(n) for n in others)}: `emergent eval` runs the suite's tasks "
+                   f"(groups {groups}; tasks es_*); use `lm_eval` itself for lm-eval's own tasks")
+    if problem:
+        raise ValueError(problem)
 
 
 def task_manager():

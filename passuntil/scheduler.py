@@ -62,6 +62,43 @@ class _State:
     issued_samples: int = 0
     done: bool = False
     cache: dict = field(default_factory=dict)  # completion -> passed; small models repeat themselves
+    continued: int | None = None  # samples taken over from an earlier record of the instance (0: sampled afresh)
+
+
+# What a record was sampled with: the distribution (the first three) and the stopping rule (r, the cap).
+SAMPLING = ("temperature", "top_p", "max_new_tokens")
+STOPPING = ("r", "max_samples")
+
+
+def _settings_of(rec: dict) -> dict:
+    return {k: rec.get(k) for k in (*STOPPING, *SAMPLING, "seed", "chunk_size")}
+
+
+def _changed(old: dict, new: dict) -> str:
+    keys = [k for k in (*STOPPING, *SAMPLING) if old.get(k) != new.get(k)]
+    return ", ".join(f"{k}={old.get(k)}" for k in keys) + "; this run uses " + ", ".join(f"{k}={new.get(k)}" for k in keys)
+
+
+def resume_state(inst: Instance, index: int, rec: dict | None, new: dict) -> tuple[str, _State | None]:
+    """What to do with an instance given its latest record in --out: ("new" | "done" | "continue" | "afresh", state).
+
+    A record that reached the new r or the new cap is reused as it is. One that needs more (a larger
+    --max-samples or --r) continues from its counts when it was sampled from the same distribution: its
+    chunk seeds are never reused (the next chunk index is past every chunk it drew; the unused tail of its
+    last chunk is dropped, which leaves the samples independent). Another distribution (temperature,
+    top_p, max_new_tokens) or chunking under the same seed is sampled afresh. Either way the new record
+    says `continued` and supersedes the old one (contracts.records)."""
+    if rec is None:
+        return "new", _State(inst, index)
+    if rec["passes"] >= new["r"] or rec["samples"] >= new["max_samples"]:
+        return "done", None
+    same_draws = all(rec.get(k) == new[k] for k in SAMPLING)
+    overlapping = rec.get("seed") == new["seed"] and rec.get("chunk_size") != new["chunk_size"]
+    if not same_draws or overlapping:
+        return "afresh", _State(inst, index, continued=0)
+    k = rec["samples"]
+    return "continue", _State(inst, index, samples=k, passes=rec["passes"], issued_samples=k,
+                              chunks_issued=math.ceil(k / new["chunk_size"]), continued=k)
 
 
 def chunk_seed(seed: int, instance_id: str, chunk: int) -> int:
@@ -83,12 +120,12 @@ def run(task: Task, backend, settings: Settings, out_path, model_name: str, para
     """Sample the task's (selected) instances; returns the records written in this call."""
     settings.validate()
     max_new = settings.max_new_tokens or task.max_new_tokens
-    finished = {(rec["task"], rec["instance_id"], rec["model"]) for rec in read_records(out_path)}
+    latest = {rec["instance_id"]: rec for rec in read_records(out_path)
+              if rec["task"] == task.name and rec["model"] == model_name}
     chosen = select_shard(task.instances, shard, limit)
-    todo = [_State(inst, k) for k, inst in enumerate(chosen) if (task.name, inst.id, model_name) not in finished]
     if task.removed_guessable:
         log(f"{task.name}: removed {task.removed_guessable} random-guessable item(s) (outside PassUntil's scope)")
-    log(f"{task.name}: {len(chosen)} instance(s) selected, {len(chosen) - len(todo)} already in {out_path}, {len(todo)} to sample")
+    todo = _plan_resume(task, chosen, latest, settings, max_new, out_path, log)
     chunks_per_round = max(1, settings.batch_size // settings.chunk_size)
     written: list[dict] = []
     bar = tqdm(total=len(todo), disable=not progress, unit="inst", desc=task.name, dynamic_ncols=True)
@@ -148,6 +185,32 @@ def run(task: Task, backend, settings: Settings, out_path, model_name: str, para
     return written
 
 
+def _plan_resume(task: Task, chosen: list[Instance], latest: dict, settings: Settings, max_new, out_path, log) -> list[_State]:
+    """The instances to sample, with one line saying what was reused from --out, continued or redone."""
+    new = {"r": settings.r, "max_samples": settings.max_samples, "temperature": settings.temperature,
+           "top_p": settings.top_p, "max_new_tokens": max_new, "seed": settings.seed, "chunk_size": settings.chunk_size}
+    olds = [dict(o) for o in {tuple(_settings_of(rec).items()) for rec in latest.values()}]
+    differing = [o for o in olds if any(o.get(k) != new[k] for k in (*STOPPING, *SAMPLING))]
+    if differing:
+        log(f"warning: {out_path} holds {task.name} records of this model sampled with {_changed(differing[0], new)} "
+            "(each record keeps its own settings)")
+    counts = {"new": 0, "done": 0, "continue": 0, "afresh": 0}
+    todo = []
+    for k, inst in enumerate(chosen):
+        action, state = resume_state(inst, k, latest.get(inst.id), new)
+        counts[action] += 1
+        if state is not None:
+            todo.append(state)
+    parts = [f"{len(chosen)} instance(s) selected", f"{counts['done']} already in {out_path}"]
+    if counts["continue"]:
+        parts.append(f"{counts['continue']} continued from their records (they need more samples for r={settings.r} "
+                     f"or the cap {settings.max_samples})")
+    if counts["afresh"]:
+        parts.append(f"{counts['afresh']} sampled afresh (recorded with other sampling settings)")
+    log(f"{task.name}: {', '.join(parts)}, {len(todo)} to sample")
+    return todo
+
+
 def _record(task: Task, state: _State, settings: Settings, model_name: str, params, max_new, backend, provenance) -> dict:
     est = estimate_instance(state.samples, state.passes, settings.r, settings.max_samples)
     return {
@@ -158,4 +221,5 @@ def _record(task: Task, state: _State, settings: Settings, model_name: str, para
         "max_new_tokens": max_new, "seed": settings.seed, "chunk_size": settings.chunk_size,
         "backend": getattr(backend, "name", type(backend).__name__), **(provenance or {}),
         "isolation": isolation.detect().level if state.instance.checker == "code" else None,  # sandbox level
+        **({} if state.continued is None else {"continued": state.continued}),
     }

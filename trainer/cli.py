@@ -116,9 +116,13 @@ def ladder_plan_command(spec, vocab_size, time_here, matmul_gflops):
 
     runs = plan(load_spec(spec), vocab_size=vocab_size)
     click.echo(plan_table(runs, matmul_flops=rate))
-    warning = absurd_plan_warning(runs)
-    if warning:
+    from trainer.ladder import plan_limits
+
+    limits = plan_limits(runs, rate)  # memory and a year of compute: what `ladder run` refuses
+    for warning in limits or [w for w in (absurd_plan_warning(runs),) if w]:
         click.echo(f"warning: {warning}", err=True)
+    if limits:
+        click.echo("warning: `ladder run` refuses this plan unless given --allow-huge", err=True)
 
 
 @ladder_group.command("run")
@@ -127,9 +131,10 @@ def ladder_plan_command(spec, vocab_size, time_here, matmul_gflops):
 @click.option("--data", "data_dir", type=click.Path(), help="Prepared data (default: the embedded corpus, prepared into OUT/data).")
 @click.option("--only", multiple=True, help="Train only these runs or rungs (repeatable); one job per rung on a cluster.")
 @click.option("--no-progress", is_flag=True)
-def ladder_run_command(spec, out, data_dir, only, no_progress):
+@click.option("--allow-huge", is_flag=True, help="Start a plan that needs over a year here, or more memory than here.")
+def ladder_run_command(spec, out, data_dir, only, no_progress, allow_huge):
     """Train every run of SPEC one after another; finished runs are skipped, interrupted ones resumed."""
     from trainer.ladder import load_spec, run_ladder
 
     run_ladder(load_spec(spec), out, data_dir=data_dir, only=list(only) or None, progress=not no_progress,
-               log=functools.partial(click.echo, err=False))
+               log=functools.partial(click.echo, err=False), allow_huge=allow_huge)

@@ -153,6 +153,51 @@ def absurd_plan_warning(runs: list[PlannedRun]) -> str | None:
             f"({sum(r.flops for r in runs):.3g} FLOPs); check the spec's sizes and tokens")
 
 
+# `ladder run` refuses a plan beyond this (or a run beyond memory) unless told --allow-huge: such a plan is
+# almost surely a typo, and finding out after the corpus is prepared and a run directory made is too late.
+REFUSE_SECONDS = 365 * 86400
+YEAR = 365 * 86400
+
+
+def memory_problem(run: PlannedRun) -> str | None:
+    """The run's weights, gradients and Adam moments (16 bytes a parameter) against this machine's memory
+    (no torch, no timing: `ladder plan` uses it too)."""
+    import os
+
+    need = 16 * run.params
+    have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if need <= have:
+        return None
+    return (f"run {run.name} needs about {need / 2**30:,.0f} GiB for weights, gradients and optimizer state "
+            f"({run.params:.3g} parameters), more than this machine's {have / 2**30:,.0f} GiB")
+
+
+def plan_limits(runs: list[PlannedRun], matmul_flops: float | None = None) -> list[str]:
+    """Why the plan should not start here, each with its estimate: a run beyond memory; the whole plan beyond
+    REFUSE_SECONDS on this machine (with a measured matmul rate) or else on one H100 (a lower bound anywhere)."""
+    problems = [p for p in (memory_problem(r) for r in runs) if p][:1]
+    if matmul_flops:
+        seconds = sum(estimate_seconds_here(r, matmul_flops) for r in runs)
+        where = f"on this machine (matmul rate {matmul_flops / 1e9:.0f} GFLOP/s)"
+    else:
+        seconds = sum(estimate_seconds_h100(r) for r in runs)
+        where = "on one H100 at 40% MFU"
+    if seconds > REFUSE_SECONDS:
+        problems.append(f"the plan needs about {seconds / YEAR:.3g} years {where} ({sum(r.flops for r in runs):.3g} FLOPs)")
+    return problems
+
+
+def refuse_huge_plan(runs: list[PlannedRun]) -> None:
+    """Before `ladder run` creates anything: a ConfigError naming the estimate and --allow-huge."""
+    import torch
+
+    on_gpu = torch.cuda.is_available() and any(r.config.device != "cpu" for r in runs)
+    problems = plan_limits(runs, None if on_gpu else measure_matmul_flops())
+    if problems:
+        raise ConfigError(f"{'; '.join(problems)}; check the spec's sizes and tokens, or pass --allow-huge to start it "
+                          "anyway")
+
+
 def _plan(spec: dict, data_dir: str | None = None, vocab_size: int | None = None) -> list[PlannedRun]:
     vocab = int(vocab_size or spec.get("vocab_size", 32000))
     seq_len = int(spec.get("seq_len", 2048))
@@ -277,7 +322,7 @@ def plan_table(runs: list[PlannedRun], matmul_flops: float | None = None) -> str
 
 
 def run_ladder(spec: dict, out: str | Path, data_dir: str | Path | None = None, only: list[str] | None = None,
-               progress: bool = True, log=print) -> list[dict]:
+               progress: bool = True, log=print, allow_huge: bool = False) -> list[dict]:
     """Train every run of the ladder one after another, into OUT/runs/<run>/.
 
     Finished runs are skipped and interrupted ones resumed, so re-running the command after a kill
@@ -295,8 +340,10 @@ def run_ladder(spec: dict, out: str | Path, data_dir: str | Path | None = None, 
 
     out = check_output_path(out)
     # Everything is checked before OUT is created: the data (when given) and every run of the plan.
-    plan(spec, data_dir=str(data_dir) if data_dir else None,
-         vocab_size=load_manifest(data_dir)["vocab_size"] if data_dir is not None else None)
+    planned = plan(spec, data_dir=str(data_dir) if data_dir else None,
+                   vocab_size=load_manifest(data_dir)["vocab_size"] if data_dir is not None else None)
+    if not allow_huge:
+        refuse_huge_plan([r for r in planned if not only or r.name in only or r.rung in only])
     out.mkdir(parents=True, exist_ok=True)
     clean_stale_temporaries(out)
     if data_dir is None:
