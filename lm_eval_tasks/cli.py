@@ -57,14 +57,14 @@ def eval_command(targets, tasks, table, backend, batch_size, limit, device, mode
     if backend == "vllm":
         require_vllm()
     refs = resolve_targets(targets)  # every target is checked before lm-eval is imported or a table touched
+    for ref in refs:
+        check_weights(ref.path)
     from lm_eval_tasks.preflight import PreflightError, check_run
 
     try:  # the data (and the hub, offline mode when it cannot be reached) before any model loads
         check_run(names, log=lambda line: click.echo(line, err=True))
     except PreflightError as err:
         raise InputError(str(err)) from None
-    for ref in refs:
-        check_weights(ref.path)
 
     from pathlib import Path
 

@@ -157,7 +157,7 @@ def go_offline(log) -> None:
     for var in _OFFLINE_VARS:
         os.environ[var] = "1"
     for module, attr in (("huggingface_hub.constants", "HF_HUB_OFFLINE"), ("datasets.config", "HF_HUB_OFFLINE"),
-                         ("datasets.config", "HF_DATASETS_OFFLINE"), ("transformers.utils.hub", "_is_offline_mode")):
+                         ("datasets.config", "HF_DATASETS_OFFLINE")):
         if module in sys.modules and hasattr(sys.modules[module], attr):
             setattr(sys.modules[module], attr, True)
     log("warning: the Hugging Face hub cannot be reached; reading datasets and models from the local cache only "
@@ -235,6 +235,9 @@ def guard_lm_eval_run(execute):
             return execute(args)
         except DatasetMissing as err:  # a task named on its own whose rows failed to load after all
             _fail(str(err))
+        except OSError as err:  # a hub id that is neither cached nor reachable, a damaged checkpoint
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            _fail(f"{first} (the model or a file it needs cannot be loaded; EMERGENT_DEBUG=1 shows the traceback)")
 
     run._emergent_suite = True
     return run

@@ -151,7 +151,10 @@ def summarize_command(files, as_json, drop_invalid):
         groups.setdefault((task, model), []).append(rec)
     rows = []
     for (task, model), recs in sorted(groups.items()):
-        est = estimate_task(recs)
+        try:
+            est = estimate_task(recs)
+        except ValueError as err:  # e.g. records of an older passuntil without the unbiased estimate
+            raise InputError(f"{task} of {model}: {err}") from None
         row = {"task": task, "model": model, "params": recs[0].get("params"), "instances": est.instances,
                "censored": est.censored, "mean_pu": est.mean_pu, "ci_low": est.ci_low, "ci_high": est.ci_high,
                "pooled_pu": est.pooled_pu, "passes": est.pooled_passes, "samples": est.pooled_samples,

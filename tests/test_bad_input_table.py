@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_cli, tiny_config
+from tests.conftest import REPO, SUITE_FIXTURES, run_cli, tiny_config
 
 
 @dataclass
@@ -30,6 +30,9 @@ class Case:
     absent: list[str] = field(default_factory=list)  # relative to {tmp}: must not exist afterwards
     env: dict[str, str] = field(default_factory=dict)
     warning: bool = False  # status 0 with a warning line on stderr (the figure named), not an error
+    program: str = "emergent"  # or the `passuntil` alias, or lm-eval's own `lm_eval`
+    one_line: bool = False  # stderr is that one line and nothing else
+    stdout_fragment: str = ""  # status 0: what stdout must show
 
 
 def _config_text(data_dir: Path, **edits) -> str:
@@ -55,6 +58,13 @@ def cases(data_dir: Path) -> list[Case]:
     train = ["train", "--config", "{tmp}/c.yaml", "--out", "{tmp}/run", "--no-progress"]
     pu = ["passuntil", "run", "--model", "{ckpt}", "--task", "custom", "--data", "{tmp}/t.jsonl", "--out", "{tmp}/pu.jsonl",
           "--no-progress"]
+    mixed_records = "\n".join([_record(pu_unbiased=1 / 9), _record(instance_id="1", passes=20), "[1, 2]",
+                                _record(instance_id="2", pu_mle=float("nan"))]) + "\n"
+    censored = "\n".join(_record(instance_id=str(i), samples=400, passes=0, censored=True, max_samples=400, pu_mle=0.0,
+                                  pu_unbiased=0.0) for i in range(3)) + "\n"
+    huge_spec = ("vocab_size: 32000\nseq_len: 2048\nrungs:\n  - {name: huge, d_model: 65536, n_layers: 256, n_heads: 512, "
+                 "tokens: 1.0e18}\n")
+    lm_eval = ["--model", "hf", "--model_args", "pretrained={ckpt}", "--output_path", "{tmp}/o", "--limit", "2", "--tasks"]
     task_file = {"t.jsonl": json.dumps({"id": "a", "prompt": "Say the phrase:", "answer": "the quick brown fox jumps over"}) + "\n"}
     return [
         # malformed YAML / JSON
@@ -129,6 +139,47 @@ def cases(data_dir: Path) -> list[Case]:
              {"r.jsonl": _record(passes=20) + "\n"}),
         Case("sum-nan", ["passuntil", "summarize", "{tmp}/r.jsonl"], 2, "r.jsonl:1",
              {"r.jsonl": _record(pu_mle=float("nan")) + "\n"}),
+        Case("sum-counts-and-fix", ["passuntil", "summarize", "{tmp}/r.jsonl"], 2,
+             "3 of 4 line(s) are not valid records", {"r.jsonl": mixed_records}),
+        Case("sum-names-drop-invalid", ["passuntil", "summarize", "{tmp}/r.jsonl"], 2, "rerun with --drop-invalid",
+             {"r.jsonl": mixed_records}),
+        Case("sum-drop-invalid", ["passuntil", "summarize", "{tmp}/r.jsonl", "--drop-invalid"], 0,
+             "3 records ignored: 'pu_mle' not finite (1), not a JSON object (1), passes > samples (1)",
+             {"r.jsonl": mixed_records}, warning=True, stdout_fragment="0.111"),
+        Case("sum-censored-upper-bound", ["passuntil", "summarize", "{tmp}/r.jsonl"], 0, "", {"r.jsonl": censored},
+             stdout_fragment="[0, 0.00307]"),
+        # click's usage errors: one line with the help hint folded in, for `emergent` and the `passuntil` alias
+        Case("usage-missing-option", ["train", "--out", "{tmp}/run"], 2, "missing option '--config' (see `emergent "
+             "train --help`)", absent=["run"], one_line=True),
+        Case("usage-bad-choice", [*pu, "--backend", "tpu"], 2, "invalid value for '--backend'", task_file, ["pu.jsonl"],
+             one_line=True),
+        Case("usage-extra-argument", ["ladder", "plan", "tiny", "extra"], 2, "unexpected extra argument (extra)",
+             one_line=True),
+        Case("usage-alias-missing", ["run", "--model", "{ckpt}", "--out", "{tmp}/pu.jsonl"], 2,
+             "missing option '--task' (see `passuntil run --help`)", absent=["pu.jsonl"], program="passuntil",
+             one_line=True),
+        # eval: a misspelt task fails first, with the close matches
+        Case("eval-unknown-task", ["eval", "{ckpt}", "--tasks", "es_gsm8kk", "--table", "{tmp}/e.csv"], 2,
+             "did you mean es_gsm8k", absent=["e.csv"], one_line=True),
+        # ladder run of an absurd plan: refused before anything exists, the estimate and the override named
+        Case("ladder-run-absurd", ["ladder", "run", "{tmp}/s.yaml", "--out", "{tmp}/lad"], 2, "--allow-huge",
+             {"s.yaml": huge_spec}, ["lad"], one_line=True),
+        # lm-eval's own command with the suite: the suite's checks come before lm-eval indexes or loads anything
+        Case("lm-eval-no-data", [*lm_eval, "emergent_suite"], 2, "no task of group emergent_suite has its data",
+             absent=["o"], env={"EMERGENT_SUITE_DATA": None}, program="lm_eval", one_line=True),
+        Case("lm-eval-data-dir-missing", [*lm_eval, "emergent_suite"], 2,
+             "EMERGENT_SUITE_DATA=/nonexistent/suite is not a directory", absent=["o"],
+             env={"EMERGENT_SUITE_DATA": "/nonexistent/suite"}, program="lm_eval", one_line=True),
+        Case("lm-eval-unknown-task", [*lm_eval, "es_gsm8kk"], 2, "did you mean es_gsm8k", absent=["o"],
+             program="lm_eval", one_line=True),
+        Case("lm-eval-model-missing", ["--model", "hf", "--model_args", "pretrained={tmp}/nomodel", "--output_path",
+                                       "{tmp}/o", "--tasks", "es_gsm8k"], 2, "pretrained=", absent=["o"],
+             env={"EMERGENT_SUITE_DATA": str(SUITE_FIXTURES)}, program="lm_eval", one_line=True),
+        # issue #16: no HF_HUB_OFFLINE and no hub (an endpoint that refuses): offline at once, the dataset named
+        Case("lm-eval-hub-unreachable", [*lm_eval, "es_gsm8k"], 2, "openai/gsm8k (main) is not in the local",
+             absent=["o"], program="lm_eval", env={"EMERGENT_SUITE_DATA": None, "HF_HUB_OFFLINE": None,
+                                                   "HF_DATASETS_OFFLINE": None, "TRANSFORMERS_OFFLINE": None,
+                                                   "HF_ENDPOINT": "http://127.0.0.1:9"}),
     ]
 
 
@@ -163,6 +214,7 @@ def _write_files(case: Case, tmp: Path, data: Path, ckpt: Path) -> None:
 class Result:
     returncode: int
     stderr: str
+    stdout: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -176,12 +228,14 @@ def results(tmp_path_factory, data_dir, garbage_checkpoint) -> dict[str, tuple[R
         _write_files(case, tmp, data_dir, garbage_checkpoint)
         where[case.id] = tmp
         jobs.append({"argv": [_fill(a, tmp, data_dir, garbage_checkpoint) for a in case.argv], "env": case.env,
+                     "program": case.program,
                      "stdout": str(root / f"{case.id}.out"), "stderr": str(root / f"{case.id}.err")})
     (root / "jobs.json").write_text(json.dumps(jobs))
     subprocess.run([sys.executable, "-m", "tests.bad_input_driver", str(root / "jobs.json")], cwd=REPO, check=True,
                    timeout=900)
     codes = json.loads((root / "jobs.json.status").read_text())
-    return {job_id: (Result(code, Path(job["stderr"]).read_text(errors="replace")), where[job_id])
+    return {job_id: (Result(code, Path(job["stderr"]).read_text(errors="replace"),
+                            Path(job["stdout"]).read_text(errors="replace")), where[job_id])
             for job_id, code, job in zip(where, codes, jobs)}
 
 
@@ -190,8 +244,14 @@ def _check(case: Case, result, tmp: Path) -> None:
     assert "Traceback" not in result.stderr, where
     assert result.returncode == case.status, where
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    if case.stdout_fragment:
+        assert case.stdout_fragment in result.stdout, f"{where}\n{result.stdout[-2000:]}"
+    if case.one_line:
+        assert len(lines) == 1, where
     if case.warning:
         assert any(line.startswith("warning: ") and case.fragment in line for line in lines), where
+    elif case.status == 0:
+        assert not any(line.lower().startswith("error") for line in lines), where
     else:
         assert lines and lines[-1].startswith(("error: ", "Error: ")), where
         assert case.fragment in lines[-1], where
