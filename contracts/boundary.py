@@ -85,4 +85,4 @@ class BoundaryGroup(click.Group):
                 raise
             detail = str(err).strip().splitlines()[0] if str(err).strip() else ""
             raise EmergentError(f"{type(err).__name__}: {detail} (a damaged or malformed input file; "
-                                "rerun with `emergent --debug ...` for the traceback)") from None
+                                "rerun with `emergent --debug ...` or EMERGENT_DEBUG=1 for the traceback)") from None

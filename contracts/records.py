@@ -188,16 +188,17 @@ def read_records(paths: str | Path | Iterable[str | Path], strict: bool = True, 
         path = Path(path)
         if not path.is_file():
             raise RecordError(f"PassUntil records file {path} does not exist")
-        for n, record, problem in _lines(path):
-            if problem is None and record is not None:
+        for n, record, line_problem in _lines(path):
+            kind, why = line_problem if line_problem is not None else ("", "")
+            if record is not None:
                 problem = _problem(record)
                 if problem is None and need_params and record.get("params") is None:
                     problem = ("'params' is null", "'params' is null; rerun `passuntil run` with --params N")
                 if problem is None:
                     found.records.append(record)
                     continue
-                problem = (problem[0], f"PassUntil record {problem[1]}")
-            (found if problem[0] == TORN or not strict else bad).drop(f"{path}:{n}", *problem)
+                kind, why = problem[0], f"PassUntil record {problem[1]}"
+            (found if kind == TORN or not strict else bad).drop(f"{path}:{n}", kind, why)
     found.records = _latest(found.records)
     if bad.dropped:
         counts = ", ".join(f"{kind} ({k})" for kind, k in sorted(bad.kinds.items(), key=lambda kv: -kv[1]))

@@ -5,7 +5,8 @@ this package imports this module at interpreter start-up; it only registers a me
 (no lm-eval import, a string comparison per import). When a program imports
 `lm_eval.tasks.manager`, the finder wraps `TaskManager.__init__` so that a manager built with
 lm-eval's defaults also indexes our folder; when it imports `lm_eval._cli.run`, the `run` command gets the
-suite's checks in front (lm_eval_tasks/preflight.py: names, data, model path, hub, in milliseconds). Set EMERGENT_SUITE_NO_AUTOLOAD=1 to switch it off.
+suite's checks in front (lm_eval_tasks/preflight.py: names, data, model path, hub, in milliseconds).
+Set EMERGENT_SUITE_NO_AUTOLOAD=1 to switch it off.
 """
 from __future__ import annotations
 

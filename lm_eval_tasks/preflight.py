@@ -78,6 +78,7 @@ def unknown_names(requested: list[str], names: dict[str, Path]) -> str | None:
 
 def _utils(folder: Path):
     spec = importlib.util.spec_from_file_location(f"_emergent_preflight_{folder.name}", folder / "utils.py")
+    assert spec is not None and spec.loader is not None, folder
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

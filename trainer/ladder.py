@@ -180,8 +180,11 @@ def plan_limits(runs: list[PlannedRun], matmul_flops: float | None = None) -> li
         seconds = sum(estimate_seconds_here(r, matmul_flops) for r in runs)
         where = f"on this machine (matmul rate {matmul_flops / 1e9:.0f} GFLOP/s)"
     else:
-        seconds = sum(estimate_seconds_h100(r) for r in runs)
-        where = "on one H100 at 40% MFU"
+        import os
+
+        devices = max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))  # under torchrun: its processes share the work
+        seconds = sum(estimate_seconds_h100(r) for r in runs) / devices
+        where = "on one H100 at 40% MFU" if devices == 1 else f"on {devices} H100s at 40% MFU"
     if seconds > REFUSE_SECONDS:
         problems.append(f"the plan needs about {seconds / YEAR:.3g} years {where} ({sum(r.flops for r in runs):.3g} FLOPs)")
     return problems
