@@ -193,6 +193,27 @@ def _standardise(value: float, estimate: float, low: float, high: float, clip: f
     return float(np.clip((value - estimate) / half, -clip, clip))
 
 
+def _interval_row(ax, y: float, pred: dict, actual: float, err: float | None) -> None:
+    """One quantity on the common scale (see predicted_vs_actual), with its numbers on the right."""
+    intervals = {float(lv): v for lv, v in (pred.get("intervals") or {}).items()} or {
+        float(pred.get("level", 0.95)): (pred["low"], pred["high"])}
+    widest = intervals[max(intervals)]
+
+    def scale(v: float) -> float:
+        return _standardise(v, pred["estimate"], *widest)
+
+    for j, (level, (low, high)) in enumerate(sorted(intervals.items(), reverse=True)):
+        ax.plot([scale(low), scale(high)], [y, y], color=FIT_COLOR, linewidth=5 + 4 * j, alpha=0.2 + 0.25 * j,
+                solid_capstyle="butt", label=f"{level:.0%} prediction interval")
+    ax.plot([0], [y], "o", color=FIT_COLOR, label="predicted (before training)")
+    if err:
+        ax.plot([scale(actual - err), scale(actual + err)], [y, y], color="black", linewidth=1,
+                label="measured +- its standard error")
+    ax.plot([scale(actual)], [y], "x", color="black", markersize=8, label="measured")
+    ax.annotate(f"{pred['estimate']:.3g} [{widest[0]:.3g}, {widest[1]:.3g}] vs {actual:.3g}", (1.02, y),
+                xycoords=("axes fraction", "data"), va="center", fontsize=7)
+
+
 def predicted_vs_actual(items: list[tuple[str, dict, float]], path, stderr: dict[str, float] | None = None) -> Path:
     """One row per quantity on a common scale: the widest prediction interval spans -1..+1 (its own units on each
     side of the predicted point), narrower levels inside it; the measured value (x) and its standard error on the
@@ -200,28 +221,13 @@ def predicted_vs_actual(items: list[tuple[str, dict, float]], path, stderr: dict
     fig, axes = _figure(8.5, 0.4 * len(items) + 1.4)
     ax = axes[0, 0]
     for k, (name, pred, actual) in enumerate(items):
-        y = len(items) - 1 - k
-        intervals = {float(lv): v for lv, v in (pred.get("intervals") or {}).items()} or {
-            float(pred.get("level", 0.95)): (pred["low"], pred["high"])}
-        widest = intervals[max(intervals)]
-        scale = lambda v: _standardise(v, pred["estimate"], *widest)  # noqa: E731
-        for j, (level, (low, high)) in enumerate(sorted(intervals.items(), reverse=True)):
-            ax.plot([scale(low), scale(high)], [y, y], color=FIT_COLOR, linewidth=5 + 4 * j, alpha=0.2 + 0.25 * j,
-                    solid_capstyle="butt", label=f"{level:.0%} prediction interval")
-        ax.plot([0], [y], "o", color=FIT_COLOR, label="predicted (before training)")
-        err = (stderr or {}).get(name)
-        if err:
-            ax.plot([scale(actual - err), scale(actual + err)], [y, y], color="black", linewidth=1,
-                    label="measured +- its standard error")
-        ax.plot([scale(actual)], [y], "x", color="black", markersize=8, label="measured")
-        ax.annotate(f"{pred['estimate']:.3g} [{widest[0]:.3g}, {widest[1]:.3g}] vs {actual:.3g}", (1.02, y),
-                    xycoords=("axes fraction", "data"), va="center", fontsize=7)
+        _interval_row(ax, len(items) - 1 - k, pred, actual, (stderr or {}).get(name))
     ax.set_yticks(range(len(items)), [name for name, _, _ in reversed(items)], fontsize=8)
     ax.set_ylim(-0.8, len(items) - 0.2)
     ax.set_xlim(-3.3, 3.3)
     ax.axvline(0, color="grey", linewidth=0.5)
-    ax.set_xlabel(f"distance from the predicted value, in half-widths of the {max(intervals):.0%} interval "
-                  "(its ends at -1 and +1)", fontsize=8)
+    ax.set_xlabel("distance from the predicted value, in half-widths of the widest interval (its ends at -1 and +1)",
+                  fontsize=8)
     ax.set_title("largest rung: predicted before training vs measured (right: predicted [interval] vs measured)",
                  fontsize=9)
     handles = dict(zip(*reversed(ax.get_legend_handles_labels())))
