@@ -53,8 +53,14 @@ def _emergence_part(emergent: list[Emergent], others: list[str], fits: dict) -> 
                 "(a threshold model beats a smooth one by more than 6 BIC and the metric sits at chance above the "
                 "threshold): " + "; ".join(_emergent_sentence(e) for e in emergent) + ".")
     else:
-        text = (f"None of the {plural(tested, 'task metric')} tested against pre-training loss emerges: each is "
-                "smooth in loss or could not be tested.")
+        text = f"None of the {plural(tested, 'task metric')} tested against pre-training loss emerges."
+    by_class: dict[str, list[str]] = {}
+    for entry in others:
+        name, _, cls = entry.partition(" (")
+        by_class.setdefault(cls.rstrip(")"), []).append(name)
+    if by_class:
+        text += " The " + ("others are" if emergent else "metrics are") + ": " + "; ".join(
+            f"{cls} ({len(names)}" + (f": {', '.join(names)})" if cls != "smooth" else ")") for cls, names in by_class.items()) + "."
     shapes = [f"`{t}` {f.get('shape')} ({f.get('meaning', '')})" for t, f in (fits.get("emergence") or {}).items()]
     if shapes:
         text += " PassUntil's curvature of log(-log PU) in log N: " + "; ".join(shapes) + "."
@@ -96,7 +102,7 @@ def verdict(fits: dict, prediction: dict, comparison: Comparison, emergent: list
             f"D = {fmt(prediction.get('tokens'))}), was predicted {before} from the smaller rungs: "
             + "; ".join(_quantity_sentence(q, lowest) for q in [loss, *key_rows])
             + f". Of the {plural(len(comparison.measured()), 'predicted quantity', 'predicted quantities')} measured there, {counts} "
-            "(calibrated intervals hold about that share)."
+            f"(well-calibrated intervals hold about {' and '.join(f'{lv:.0%}' for lv in levels)} of them)."
             + _chance_part(comparison, lowest)
             + f" {plural(len(flags), 'flag')} on fits and {plural(len(skipped), 'skipped law')} are listed under "
             "\"Flags and skipped laws\".")
