@@ -179,7 +179,7 @@ def task_law_plot(fit, path, target: float | None = None, instance_fit=None, hel
     ax.set_ylabel("log(-log PU)  (lower: more passes)")
     _few_ticks(ax, x=False)
     ax.set_title(fit.data.get("task", ""), fontsize=10)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2)
     return _save(fig, path)
 
 
