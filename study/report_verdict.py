@@ -96,7 +96,8 @@ def verdict(fits: dict, prediction: dict, comparison: Comparison, emergent: list
     counts = " and ".join(f"{k} of {n} lie inside their {lv:.0%} prediction intervals"
                           for lv in levels for k, n in [comparison.count_inside(lv)])
     loss = comparison.quantities[0]
-    key_rows = [q for q in comparison.quantities if q.name in {e.key for e in emergent}]
+    # Besides the loss: the emergent metrics and PassUntil (the laws built for emergence), each with its outcome.
+    key_rows = [q for q in comparison.quantities if q.name in {e.key for e in emergent} or q.kind == "passuntil"]
     text = (f"**Verdict.** {_emergence_part(emergent, others, fits)} "
             f"The largest rung, {prediction.get('run', '?')} (N = {fmt(prediction.get('params'))}, "
             f"D = {fmt(prediction.get('tokens'))}), was predicted {before} from the smaller rungs: "

@@ -196,13 +196,15 @@ def test_verdict_names_the_emergent_task_its_prediction_and_the_counts():
 
     quantities = [Quantity("loss", "loss", 3.0, {0.9: (2.9, 3.1), 0.95: (2.8, 3.2)}, "m", actual=3.05),
                   Quantity("add|exact_match", "task", 0.3, {0.9: (0.2, 0.4), 0.95: (0.15, 0.45)}, "m", actual=0.5,
-                           stderr=0.05, baseline=0.0, higher_is_better=True)]
+                           stderr=0.05, baseline=0.0, higher_is_better=True),
+                  Quantity("add PassUntil", "passuntil", 0.02, {0.9: (0.01, 0.03), 0.95: (0.005, 0.04)}, "m", actual=0.025)]
     emergent = [Emergent("add|exact_match", 3.5, 3.3, 3.7, FinalLoss("s1", 2e5, 1e6, 3.4))]
     text = verdict({}, {"run": "s3", "params": 8e5, "tokens": 1e6, "written_before_training": True},
                    Comparison(quantities, [0.9, 0.95]), emergent, ["`mc|acc` (smooth)"], [], {"copy": "why"})[0]
     assert "1 of 2 task metrics tested against pre-training loss emerge" in text
     assert "`add|exact_match` below loss eta = 3.5 (95% [3.3, 3.7]), first reached at the end of training by s1" in text
     assert "`add|exact_match` predicted 0.3 (90% [0.2, 0.4]), measured 0.5 +- 0.05 (outside)" in text
-    assert "1 of 2 lie inside their 90% prediction intervals and 1 of 2 lie inside their 95%" in text
+    assert "`add PassUntil` predicted 0.02 (90% [0.01, 0.03]), measured 0.025 (inside)" in text
+    assert "2 of 3 lie inside their 90% prediction intervals and 2 of 3 lie inside their 95%" in text
     assert "predicted for `add|exact_match`" in text and "both: `add|exact_match`" in text
     assert "0 flags on fits and 1 skipped law are listed" in text
