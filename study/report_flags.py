@@ -32,7 +32,7 @@ def _fits(fits: dict) -> list[tuple[str, str, dict]]:
     out = []
     if isinstance(fits.get("loss_law"), dict):
         out.append(("loss law", "loss_law", fits["loss_law"]))
-    for section, label in (("loss_curves", "curve {}"), ("task_laws", "task law {}"),
+    for section, label in (("loss_curves", "curve {}"), ("collapse", "collapse test {}"), ("task_laws", "task law {}"),
                            ("task_laws_instance", "task law (instance level) {}"), ("emergence", "curvature {}")):
         for key, fit in (fits.get(section) or {}).items():
             if isinstance(fit, dict):
@@ -71,6 +71,8 @@ def _points(kind: str, fit: dict) -> tuple[int | None, int, str]:
 
 
 def _computed(label: str, kind: str, fit: dict) -> list[Flag]:
+    if kind == "collapse":  # a test, not a law: only the flags it carries
+        return []
     flags = []
     for name, (estimate, low, high) in _intervals(kind, fit).items():
         if name in SIGNED and low <= 0 <= high:

@@ -156,6 +156,6 @@ def flags_and_skipped(flags: list[Flag], skipped: dict[str, str]) -> list[str]:
              "free parameters).", ""]
     lines += [table(["fit", "flag", "what it means here"], [[f.fit, f.code, f.message] for f in flags]) if flags
               else "No fit carries a flag.", ""]
-    lines += [table(["law", "why it was skipped"], [[k, v] for k, v in skipped.items()]) if skipped
+    lines += [table(["skipped fit (as fits.json names it)", "why"], [[k, v] for k, v in skipped.items()]) if skipped
               else "No law was skipped.", ""]
     return lines
