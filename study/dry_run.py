@@ -51,7 +51,8 @@ def dry_run(preset: dict, out: str, bigbench: str = "BIG-bench/bigbench/benchmar
     runs = plan(preset["spec"])
     name = preset["spec"]["name"]
     lines = [plan_table(runs), "", f"Commands (one job per line; {GPUS_PER_NODE} GPUs a node, torchrun, vLLM):"]
-    lines.append(f"emergent data prepare CORPUS/ --out {out}/data --vocab-size {preset['spec'].get('vocab_size')}")
+    lines.append(f"# the corpus: text, JSONL or parquet files under {out}/corpus/ (where `emergent study` writes its own)")
+    lines.append(f"emergent data prepare {out}/corpus/ --out {out}/data --vocab-size {preset['spec'].get('vocab_size')}")
     for r in runs:
         lines.append(f"torchrun --nproc_per_node {GPUS_PER_NODE} -m trainer ladder run {name} --out {out} "
                      f"--data {out}/data --only {r.name}")
@@ -64,6 +65,7 @@ def dry_run(preset: dict, out: str, bigbench: str = "BIG-bench/bigbench/benchmar
     lines.append("# merge the shards (records are one line per instance; shards hold disjoint instances):")
     for task in PASSUNTIL_TASKS:
         lines.append(f"cat {out}/passuntil/shards/{task}/*.jsonl > {out}/passuntil/{task}.jsonl")
-    lines.append(f"emergent predict --holdout largest --runs {out}/runs/* --table {out}/eval.csv "
-                 f"--records {out}/passuntil/*.jsonl")
+    # Globs quoted: the option expands them itself (unquoted, the shell would give it several words).
+    lines.append(f"emergent predict --holdout largest --runs '{out}/runs/*' --table {out}/eval.csv "
+                 f"--records '{out}/passuntil/*.jsonl'")
     return "\n".join(lines)

@@ -77,6 +77,16 @@ def write_config(cfg, path: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def smoke_study(tmp_path_factory):
+    """`emergent study --preset smoke`, run once per session (minutes on 2 cores) and shared by the study,
+    README-command and dry-run tests: (output directory, the finished process)."""
+    out = tmp_path_factory.mktemp("study") / "smoke"
+    first = run_cli("study", "--preset", "smoke", "--out", str(out), timeout=1500)
+    assert first.returncode == 0, first.stderr[-4000:]
+    return out, first
+
+
 SUITE_FIXTURES = REPO / "tests" / "fixtures" / "suite"
 
 

@@ -9,12 +9,10 @@ import pytest
 from tests.conftest import run_cli
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    out = tmp_path_factory.mktemp("study") / "smoke"
-    first = run_cli("study", "--preset", "smoke", "--out", str(out), timeout=1500)
-    assert first.returncode == 0, first.stderr[-4000:]
-    return out, first
+@pytest.fixture()
+def smoke(smoke_study):
+    """The session's smoke study (tests/conftest.py), shared with the README-command and dry-run tests."""
+    return smoke_study
 
 
 def test_artifacts_exist_and_agree(smoke):

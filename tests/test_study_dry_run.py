@@ -38,3 +38,36 @@ def test_dry_run_commands_are_concrete(name):
 def test_tensor_parallel_size_divides_heads():
     assert [tensor_parallel_size(h, h) for h in (10, 12, 14, 21, 26, 38, 32)] == [2, 4, 2, 1, 2, 2, 8]
     assert tensor_parallel_size(32, 2) == 2
+
+
+GPU_ONLY = ("torchrun ", "mkdir -p ", "cat ")  # 8-GPU training, vLLM sampling jobs, merges of their shards
+
+
+def test_gpu_only_lines_are_the_expected_ones():
+    text = dry_run(preset("smoke"), "OUT")
+    commands = text.split("vLLM):\n", 1)[1].splitlines()
+    cpu = [c for c in commands if not c.startswith(("#", *GPU_ONLY)) and "--backend vllm" not in c]
+    assert [c.split()[:2] for c in cpu] == [["emergent", "data"], ["emergent", "predict"]], cpu
+
+
+@pytest.mark.slow  # tokenizes the smoke corpus and refits every law: about a minute on a busy 2-core machine
+def test_smoke_dry_run_commands_run_as_printed(smoke_study, tmp_path):
+    """The smoke preset's dry run, pointed at a directory holding the smoke study's corpus, runs, eval table
+    and PassUntil records: every command that needs no GPU runs verbatim through bash."""
+    from tests.conftest import run_cli
+    from tests.test_readme_commands import run_bash
+
+    out, _ = smoke_study
+    study = tmp_path / "study"
+    study.mkdir()
+    for name in ("corpus", "runs", "eval.csv", "passuntil"):
+        (study / name).symlink_to(out / name)
+    printed = run_cli("study", "--preset", "smoke", "--out", str(study), "--dry-run", check=True).stdout
+    commands = printed.split("vLLM):\n", 1)[1].splitlines()
+    cpu = [c for c in commands if not c.startswith(GPU_ONLY) and "--backend vllm" not in c]
+    assert len([c for c in cpu if not c.startswith("#")]) == 2, cpu
+    for line in cpu:
+        done = run_bash(line, tmp_path)
+        assert done.returncode == 0, f"{line}\nexit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+    assert (study / "data" / "data.json").is_file()
+    assert "inside" in done.stdout and "loss" in done.stdout  # the last line: the backtest's table
