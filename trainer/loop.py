@@ -5,7 +5,7 @@ import json
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -153,8 +153,8 @@ class _Run:
     counts: dict[str, int]
     per_rank: int  # examples per process per step
     accum: int  # micro-batches per process per step
-    plan: set[int] = field(default_factory=set)  # the steps that end in a checkpoint
-    val_batches: list = field(default_factory=list)
+    plan: set[int]  # the steps that end in a checkpoint
+    val_batches: list  # the fixed validation sample, (inputs, targets) on the host
 
     def autocast(self):
         return torch.autocast(self.world.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
@@ -203,8 +203,11 @@ def _build(cfg: TrainConfig, run_dir: Path, resume: bool, world: parallel.World)
     wrapped = parallel.parallelize(model, world, "fsdp" if cfg.parallel == "fsdp" else "ddp", cfg.compile)
     optimizer = build_optimizer(model, cfg, world.device)
     precision = resolve_precision(cfg, world.device)
+    plan = set(checkpoint_steps(cfg.total_steps, cfg.tokens_per_step, cfg.checkpoints.log_spaced,
+                                cfg.checkpoints.every_tokens, cfg.checkpoints.final))
+    val_batches = validation_batches(cfg.data_dir, cfg.seq_len, cfg.val_tokens, cfg.val_batch_size)
     return _Run(cfg, world, run_dir, stream, tokenizer, model, wrapped, optimizer, precision,
-                device_peak_flops(world.device, precision), counts, per_rank, accum)
+                device_peak_flops(world.device, precision), counts, per_rank, accum, plan, val_batches)
 
 
 def _restore(run: _Run, resume: bool) -> _Progress:
@@ -302,10 +305,6 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, show_progress: bool, w
     progress = _restore(run, resume)
     metrics_log = make_logger(run_dir, cfg.log_to, cfg.name, cfg.to_dict()) if world.is_main else None
     total = cfg.total_steps
-    run.plan = set(checkpoint_steps(total, cfg.tokens_per_step, cfg.checkpoints.log_spaced,
-                                    cfg.checkpoints.every_tokens, cfg.checkpoints.final))
-    run.val_batches = validation_batches(cfg.data_dir, cfg.seq_len, cfg.val_tokens, cfg.val_batch_size)
-
     bar = tqdm(total=total, initial=progress.step, disable=not (show_progress and world.is_main), unit="step",
                desc=cfg.name, dynamic_ncols=True)
     progress.window_start = time.perf_counter()
