@@ -9,6 +9,7 @@ import re
 from collections import defaultdict
 
 from analysis.results import AnalysisError
+from contracts import eval_table
 
 OPS = {"==": operator.eq, "!=": operator.ne, "<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
 _WHERE = re.compile(r"^\s*([^\s=!<>]+)\s*(==|!=|<=|>=|<|>)\s*(.*?)\s*$")
@@ -91,11 +92,9 @@ def per_run(rows: list[dict], value_cols, skip_first: float = 0.0, smooth: int =
 
 
 def check_limits(rows: list[dict]) -> None:
-    """Refuse a fit that mixes --limit'ed and full evaluations of one task and metric."""
-    seen = defaultdict(set)
-    for row in rows:
-        seen[(row.get("task"), row.get("metric"))].add(str(row.get("limit") or ""))
-    for (task, metric), limits in seen.items():
-        if len(limits) > 1:
-            raise AnalysisError(f"task {task} ({metric}) mixes rows evaluated with --limit {sorted(limits - {''})} and "
-                                "full rows; filter one kind out (e.g. --where 'limit == ')")
+    """Refuse a fit that mixes --limit'ed and full evaluations of one task and metric (the contract's check,
+    raised as the fit's own error)."""
+    try:
+        eval_table.check_limits(rows, source="the fit's rows")
+    except eval_table.EvalTableError as err:
+        raise AnalysisError(f"{err}; in a fit, --where 'limit == ' keeps the full rows") from err

@@ -21,9 +21,12 @@ import math
 import tempfile
 import time
 from pathlib import Path
+from textwrap import indent
 
 import numpy as np
 import torch
+
+from contracts.table import format_table
 
 STOPS = ("\n\n", "Question:")
 
@@ -135,13 +138,10 @@ def throughput(model_path: Path, samples: int, prompt_tokens: int, new_tokens: i
         start = time.perf_counter()
         ours()
         print(f"  (lever) ours without CUDA graphs: {samples / (time.perf_counter() - start):.1f} samples/s, one call")
-    for name, rate in rates.items():
-        per_token = tokens[name] / sum(times[name])
-        note = " (context only: one sample per call)" if name == "naive generate" else ""
-        print(f"  {name:<17} {rate:9.1f} samples/s {per_token:11,.0f} new tokens/s{note}")
-    for name in rates:
-        if name != "ours":
-            print(f"  ours / {name:<10} {rates['ours'] / rates[name]:8.2f}x")
+    rows = [[name, f"{rate:.1f}", f"{tokens[name] / sum(times[name]):,.0f}",
+             "" if name == "ours" else f"{rates['ours'] / rate:.2f}x",
+             "context only: one sample per call" if name == "naive generate" else ""] for name, rate in rates.items()]
+    print(indent(format_table(["backend", "samples/s", "new tokens/s", "ours / backend", "note"], rows, align="lrrrl"), "  "))
     return {"card": card, "samples": samples, "new_tokens": new_tokens, "prompt_tokens": int(prompt_ids.shape[1]),
             "params": model.num_parameters(), "samples_per_s": rates}
 
@@ -166,13 +166,14 @@ def efficiency(target: float, reps: int) -> None:
     rng = np.random.default_rng(0)
     ps = [1e-1, 1e-2, 1e-3, 1e-4]
     print(f"\nSample efficiency: samples to reach {target:.0%} relative error ({reps:,} simulated replications)")
-    print(f"  {'p':>8} {'r':>4} {'PassUntil':>12} {'rel. RMSE':>10} {'fixed, this p':>14} {'fixed, sized for 1e-4':>22}")
     worst = fixed_budget_for_error(min(ps), target)
-    total_pu = 0.0
+    total_pu, rows = 0.0, []
     for p in ps:
         r, mean_k, err = passuntil_samples_for_error(p, target, reps, rng)
         total_pu += mean_k
-        print(f"  {p:>8.0e} {r:>4} {mean_k:>12,.0f} {err:>10.3f} {fixed_budget_for_error(p, target):>14,} {worst:>22,}")
+        rows.append([f"{p:.0e}", r, f"{mean_k:,.0f}", f"{err:.3f}", f"{fixed_budget_for_error(p, target):,}", f"{worst:,}"])
+    header = ["p", "r", "PassUntil", "rel. RMSE", "fixed, this p", f"fixed, sized for {min(ps):.0e}"]
+    print(indent(format_table(header, rows, align="rrrrrr"), "  "))
     print(f"  one instance at each p: PassUntil {total_pu:,.0f} samples vs a fixed budget {worst * len(ps):,} "
           f"({worst * len(ps) / total_pu:.1f}x more)")
 

@@ -27,7 +27,7 @@ def _patch_cli(module) -> None:
 
 def _patch(module) -> None:
     manager = getattr(module, "TaskManager", None)
-    if manager is None or getattr(manager.__init__, "_emergent_suite", False):
+    if manager is None or getattr(manager, "_emergent_suite_patched", False):
         return
     original = manager.__init__
 
@@ -47,8 +47,8 @@ def _patch(module) -> None:
                 kwargs["include_path"] = paths
         original(self, *args, **kwargs)
 
-    __init__._emergent_suite = True
     manager.__init__ = __init__
+    manager._emergent_suite_patched = True  # on the class: typeshed's functools.wraps result takes no attributes
 
 
 class _Loader(importlib.abc.Loader):

@@ -81,6 +81,8 @@ def _from_local(src: Source, root: Path) -> dict[str, list[dict]]:
 def _from_files(src: Source, root: Path) -> dict[str, list[dict]]:
     if not root.is_dir():
         raise DatasetMissing(f"{src.task}: {src.files_env}={root} is not a directory; {src.ways()}")
+    if src.files_rows is None:
+        raise TypeError(f"{src.task}: Source names {src.files_env} but no files_rows reader for it")
     rows = src.files_rows(root)
     missing = [s for s in src.required if not rows.get(s)]
     if missing:

@@ -66,6 +66,8 @@ def unprivileged_popen_args() -> dict:
 
 def bwrap_argv(iso: Isolation, tmpfs_bytes: int, seccomp_fd: int | None = None) -> list[str]:
     """bubblewrap's command line up to (not including) the interpreter."""
+    if iso.bwrap is None:
+        raise ValueError(f"bwrap_argv needs a bubblewrap level; got level {iso.level!r} with no bwrap binary")
     argv = [] if seccomp_fd is None else ["--seccomp", str(seccomp_fd)]
     argv = [iso.bwrap, *argv, "--unshare-user", "--disable-userns", "--unshare-pid", "--unshare-net", "--unshare-ipc",
             "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv"]

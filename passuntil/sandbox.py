@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from typing import IO
 
 from passuntil import isolation, seccomp
 from passuntil.sandbox_child import CHILD
@@ -91,27 +92,32 @@ class Sandbox:
         self.output = bytearray()
         self.output_seen = 0
         self.timed_out = False
-        self._init_pidfd = None
-        info_read, info_write = os.pipe() if self.iso.level == isolation.BWRAP else (None, None)
-        filter_fd = seccomp.pipe_with(seccomp.program()) if info_write is not None and self.iso.seccomp else None
-        self.workdir = None if info_write is not None else self._process_level_dir()
+        self._init_pidfd: int | None = None
+        bwrap = self.iso.level == isolation.BWRAP
+        bpf = self._seccomp_filter() if bwrap and self.iso.seccomp else None
+        info_read, info_write = os.pipe() if bwrap else (None, None)
+        filter_fd = seccomp.pipe_with(bpf) if bpf is not None else None
+        workdir = None if bwrap else self._process_level_dir()
+        self.workdir = workdir
         argv, extra = self._argv(info_write, filter_fd)
         passed = tuple(fd for fd in (info_write, filter_fd) if fd is not None)
+        proc: subprocess.Popen[bytes] | None = None
         try:
-            self.proc = None
-            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                         env={} if info_write is not None else isolation.child_env(self.workdir),
-                                         close_fds=True, pass_fds=passed, cwd=self.workdir or "/", **extra)
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    env=isolation.child_env(workdir) if workdir is not None else {},
+                                    close_fds=True, pass_fds=passed, cwd=workdir or "/", **extra)
         finally:
             for fd in passed:
                 os.close(fd)
-            if self.proc is None and self.workdir:
-                shutil.rmtree(self.workdir, ignore_errors=True)
-            if self.proc is None and info_read is not None:
+            if proc is None and workdir:
+                shutil.rmtree(workdir, ignore_errors=True)
+            if proc is None and info_read is not None:
                 os.close(info_read)
+        self.proc = proc
+        self.stdin, self.stdout, self.stderr = _pipes(proc)
         if info_read is not None:
             self._init_pidfd = self._namespace_init(info_read)
-        for pipe in (self.proc.stdout, self.proc.stderr):
+        for pipe in (self.stdout, self.stderr):
             os.set_blocking(pipe.fileno(), False)
 
     def assign(self, limits: Limits, mode: str, entry_point: str) -> None:
@@ -128,6 +134,13 @@ class Sandbox:
             info = ["--info-fd", str(info_fd)]
             return isolation.bwrap_argv(self.iso, self.limits.tmpfs_bytes, filter_fd) + info + env + python, extra
         return python, extra
+
+    @staticmethod
+    def _seccomp_filter() -> bytes:
+        bpf = seccomp.program()
+        if bpf is None:  # the probe found a filter on this machine; it must not silently go missing
+            raise RuntimeError("the isolation probe found a seccomp filter, but seccomp.program() builds none here")
+        return bpf
 
     @staticmethod
     def _process_level_dir() -> str:
@@ -163,7 +176,7 @@ class Sandbox:
         return left
 
     def _drain_output(self) -> None:
-        fd = self.proc.stderr.fileno()
+        fd = self.stderr.fileno()
         try:
             while True:
                 chunk = os.read(fd, 65536)
@@ -180,10 +193,10 @@ class Sandbox:
         """`obj` is plain data (the supervisor checks arguments' exact types before they get here)."""
         data = marshal.dumps(obj)
         data = len(data).to_bytes(4, "big") + data
-        fd = self.proc.stdin.fileno()
+        fd = self.stdin.fileno()
         os.set_blocking(fd, False)
         while data:
-            _, writable, _ = select.select([self.proc.stderr], [fd], [], self._remaining())
+            _, writable, _ = select.select([self.stderr], [fd], [], self._remaining())
             self._drain_output()
             if writable:
                 try:
@@ -193,9 +206,9 @@ class Sandbox:
 
     def _read(self, n: int) -> bytes:
         buf = bytearray()
-        fd = self.proc.stdout.fileno()
+        fd = self.stdout.fileno()
         while len(buf) < n:
-            readable, _, _ = select.select([fd, self.proc.stderr], [], [], self._remaining())
+            readable, _, _ = select.select([fd, self.stderr.fileno()], [], [], self._remaining())
             self._drain_output()
             if fd in readable:
                 try:
@@ -224,7 +237,7 @@ class Sandbox:
     def wait_exit(self) -> int | None:
         """Wait (within the deadline) for the process to exit, draining its output."""
         while self.proc.poll() is None:
-            select.select([self.proc.stderr], [], [], min(self._remaining(), 0.05))
+            select.select([self.stderr], [], [], min(self._remaining(), 0.05))
             self._drain_output()
         self._drain_output()
         return self.proc.returncode
@@ -251,7 +264,7 @@ class Sandbox:
         self.proc.wait()
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+        for pipe in (self.stdin, self.stdout, self.stderr):
             try:
                 pipe.close()
             except OSError:
@@ -269,6 +282,13 @@ class Sandbox:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _pipes(proc: subprocess.Popen[bytes]) -> tuple[IO[bytes], IO[bytes], IO[bytes]]:
+    """The child's stdin, stdout and stderr (Optional in typeshed; never None when all three are PIPE)."""
+    if proc.stdin is None or proc.stdout is None or proc.stderr is None:
+        raise RuntimeError("the sandbox was started without its three pipes")
+    return proc.stdin, proc.stdout, proc.stderr
 
 
 class _Prestarted:

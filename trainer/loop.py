@@ -5,7 +5,9 @@ import json
 import math
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -134,10 +136,45 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, progress:
         parallel.shutdown(world)
 
 
-def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, world: parallel.World) -> dict:
-    from transformers import AutoTokenizer
+@dataclass
+class _Run:
+    """Everything a run holds fixed from its first step to its last."""
 
-    stream = TokenStream(cfg.data_dir, cfg.seq_len, cfg.seed)
+    cfg: TrainConfig
+    world: parallel.World
+    run_dir: Path
+    stream: TokenStream
+    tokenizer: Any
+    model: Transformer
+    wrapped: torch.nn.Module
+    optimizer: torch.optim.AdamW
+    precision: str
+    peak: float | None
+    counts: dict[str, int]
+    per_rank: int  # examples per process per step
+    accum: int  # micro-batches per process per step
+    plan: set[int]  # the steps that end in a checkpoint
+    val_batches: list  # the fixed validation sample, (inputs, targets) on the host
+
+    def autocast(self):
+        return torch.autocast(self.world.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+
+
+@dataclass
+class _Progress:
+    """What moves as the run goes: the next step, the loss EMA, the last checkpoint, the throughput window."""
+
+    step: int = 0
+    ema: float = 0.0
+    ema_steps: int = 0
+    smoothed: float = float("nan")  # the bias-corrected EMA at the last log step
+    last_ckpt: str | None = None
+    window_tokens: int = 0
+    window_start: float = 0.0
+
+
+def _batch_split(cfg: TrainConfig, world: parallel.World, stream: TokenStream) -> tuple[int, int]:
+    """(examples per process, micro-batches per process) of one step; refuses shapes that do not split."""
     if stream.vocab_size > cfg.model.vocab_size:
         raise ConfigError(f"the data's vocabulary ({stream.vocab_size} tokens) is larger than model.vocab_size="
                           f"{cfg.model.vocab_size}; set model.vocab_size >= {stream.vocab_size}")
@@ -145,8 +182,15 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, world:
     if cfg.global_batch_size % world.world_size or per_rank % cfg.micro_batch_size:
         raise ConfigError(f"global_batch_size={cfg.global_batch_size} must split into {world.world_size} processes "
                           f"x whole micro-batches of {cfg.micro_batch_size}")
-    accum = per_rank // cfg.micro_batch_size
+    return per_rank, per_rank // cfg.micro_batch_size
 
+
+def _build(cfg: TrainConfig, run_dir: Path, resume: bool, world: parallel.World) -> _Run:
+    """Check the config against the data, claim the run directory, build model and optimizer (seeded)."""
+    from transformers import AutoTokenizer
+
+    stream = TokenStream(cfg.data_dir, cfg.seq_len, cfg.seed)
+    per_rank, accum = _batch_split(cfg, world, stream)
     if world.is_main:
         prepare_run_dir(run_dir, cfg, resume)
     if world.world_size > 1:
@@ -159,109 +203,126 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, world:
     wrapped = parallel.parallelize(model, world, "fsdp" if cfg.parallel == "fsdp" else "ddp", cfg.compile)
     optimizer = build_optimizer(model, cfg, world.device)
     precision = resolve_precision(cfg, world.device)
-    peak = device_peak_flops(world.device, precision)
+    plan = set(checkpoint_steps(cfg.total_steps, cfg.tokens_per_step, cfg.checkpoints.log_spaced,
+                                cfg.checkpoints.every_tokens, cfg.checkpoints.final))
+    val_batches = validation_batches(cfg.data_dir, cfg.seq_len, cfg.val_tokens, cfg.val_batch_size)
+    return _Run(cfg, world, run_dir, stream, tokenizer, model, wrapped, optimizer, precision,
+                device_peak_flops(world.device, precision), counts, per_rank, accum, plan, val_batches)
 
-    def autocast():
-        return torch.autocast(world.device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
-    start_step, ema, ema_steps, loss_value = 0, 0.0, 0, float("nan")
-    latest = latest_resumable(run_dir) if resume else None
+def _restore(run: _Run, resume: bool) -> _Progress:
+    """The progress to start from: fresh, or the latest resumable checkpoint's weights, optimizer, EMA and RNG."""
+    progress = _Progress()
+    latest = latest_resumable(run.run_dir) if resume else None
     if latest is not None:
         state = torch.load(latest / TRAINER_STATE, map_location="cpu", weights_only=False)
         _, model_state = load_hf_checkpoint(latest)
-        parallel.load_full_state_dicts(model, wrapped, optimizer, model_state, state["optimizer"])
-        start_step, ema, ema_steps = state["step"], state["loss_ema"], state["loss_ema_steps"]
+        parallel.load_full_state_dicts(run.model, run.wrapped, run.optimizer, model_state, state["optimizer"])
+        progress.step, progress.ema, progress.ema_steps = state["step"], state["loss_ema"], state["loss_ema_steps"]
+        progress.last_ckpt = latest.name
         torch.set_rng_state(state["rng"]["torch"])
         np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
-    if world.is_main and resume:
-        repair_run_dir(run_dir, start_step)
+    if run.world.is_main and resume:
+        repair_run_dir(run.run_dir, progress.step)
+    return progress
+
+
+def _train_step(run: _Run, step: int, pending: PendingLosses) -> float:
+    """One optimizer step (micro-batches, clipping, AdamW) with no host synchronisation; returns its learning rate."""
+    cfg, world = run.cfg, run.world
+    lr = cfg.optim.lr * lr_multiplier(step, cfg.total_steps, cfg.schedule)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    step_loss = torch.zeros((), device=world.device)
+    first_example = step * cfg.global_batch_size + world.rank * run.per_rank
+    for micro in range(run.accum):
+        batch = run.stream.batch(first_example + micro * cfg.micro_batch_size, cfg.micro_batch_size)
+        inputs, targets = to_device(batch, world.device)
+        with parallel.no_grad_sync(run.wrapped, micro == run.accum - 1), run.autocast():
+            loss = run.wrapped(inputs, targets) / run.accum
+        loss.backward()
+        step_loss += loss.detach()
+    grad_norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.optim.grad_clip)
+    if hasattr(grad_norm, "full_tensor"):  # FSDP2 returns a DTensor
+        grad_norm = grad_norm.full_tensor()
+    pending.add(step + 1, step_loss, grad_norm)
+    run.optimizer.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    return lr
+
+
+def _log_window(run: _Run, progress: _Progress, pending: PendingLosses, lr: float, bar: tqdm, metrics_log) -> None:
+    """The one host synchronisation: this window's losses and gradient norms, read back together and logged."""
+    cfg = run.cfg
+    values = pending.read(progress.last_ckpt)  # raises TrainingDiverged at the first bad step
+    for loss_value, _ in values:
+        progress.ema_steps += 1
+        progress.ema = cfg.loss_ema * progress.ema + (1 - cfg.loss_ema) * loss_value
+    loss_value, grad_value = values[-1]  # the window's last step is the one logged
+    progress.smoothed = progress.ema / (1 - cfg.loss_ema ** progress.ema_steps)
+    elapsed = max(time.perf_counter() - progress.window_start, 1e-9)
+    tps = progress.window_tokens / elapsed
+    util = mfu(tps, cfg.model, cfg.seq_len, run.peak, run.world.world_size)
+    bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{tps:,.0f}", lr=f"{lr:.2e}")
+    if metrics_log is not None:
+        metrics_log.log({
+            "step": progress.step, "tokens": progress.step * cfg.tokens_per_step, "loss": loss_value,
+            "loss_smoothed": progress.smoothed, "lr": lr, "grad_norm": grad_value, "tokens_per_s": tps, "mfu": util})
+    progress.window_tokens, progress.window_start = 0, time.perf_counter()
+
+
+def _checkpoint(run: _Run, progress: _Progress, lr: float, bar: tqdm) -> None:
+    """Validate, then save weights and trainer state (main process); never saves weights whose loss is not finite."""
+    cfg, world, done = run.cfg, run.world, progress.step
+    tokens_seen = done * cfg.tokens_per_step
+    val = validation_loss(run.wrapped, run.val_batches, world, run.autocast)
+    if not math.isfinite(val):  # the update itself diverged: never save those weights
+        raise TrainingDiverged(done, val, progress.last_ckpt)
+    model_state, optim_state = parallel.full_state_dicts(run.model, run.wrapped, run.optimizer)
+    if world.is_main:
+        record = {
+            "run": cfg.name, "step": done, "tokens": tokens_seen, **run.counts,
+            "flops": training_flops(run.counts["params"], tokens_seen), "val_loss": val, "train_loss": progress.smoothed,
+            "lr": lr, "path": f"checkpoints/step_{done:08d}",
+        }
+        trainer_state = {
+            "step": done, "examples_seen": done * cfg.global_batch_size, "optimizer": optim_state,
+            "loss_ema": progress.ema, "loss_ema_steps": progress.ema_steps, "schedule": cfg.to_dict()["schedule"],
+            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+        }
+        save_checkpoint(run.run_dir, done, model_state, trainer_state, cfg.model, run.tokenizer, record,
+                        cfg.checkpoints.keep_trainer_state)
+        bar.write(f"[{cfg.name}] step {done}/{cfg.total_steps} tokens {tokens_seen:,} val_loss {val:.4f} -> {record['path']}")
+    progress.last_ckpt = f"step_{done:08d}"
+    if world.world_size > 1:
+        torch.distributed.barrier()
+    progress.window_start = time.perf_counter()  # keep eval and save time out of tokens/s
+
+
+def _train(cfg: TrainConfig, run_dir: Path, resume: bool, show_progress: bool, world: parallel.World) -> dict:
+    run = _build(cfg, run_dir, resume, world)
+    progress = _restore(run, resume)
     metrics_log = make_logger(run_dir, cfg.log_to, cfg.name, cfg.to_dict()) if world.is_main else None
-
     total = cfg.total_steps
-    plan = set(checkpoint_steps(total, cfg.tokens_per_step, cfg.checkpoints.log_spaced,
-                                cfg.checkpoints.every_tokens, cfg.checkpoints.final))
-    val_batches = validation_batches(cfg.data_dir, cfg.seq_len, cfg.val_tokens, cfg.val_batch_size)
-    last_ckpt = latest.name if latest is not None else None
-
-    bar = tqdm(total=total, initial=start_step, disable=not (progress and world.is_main), unit="step",
+    bar = tqdm(total=total, initial=progress.step, disable=not (show_progress and world.is_main), unit="step",
                desc=cfg.name, dynamic_ncols=True)
-    window_tokens, window_start = 0, time.perf_counter()
-    wrapped.train()
+    progress.window_start = time.perf_counter()
+    run.wrapped.train()
     pending = PendingLosses(world)
-    for step in range(start_step, total):
-        lr = cfg.optim.lr * lr_multiplier(step, total, cfg.schedule)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        step_loss = torch.zeros((), device=world.device)
-        first_example = step * cfg.global_batch_size + world.rank * per_rank
-        for micro in range(accum):
-            inputs, targets = to_device(stream.batch(first_example + micro * cfg.micro_batch_size, cfg.micro_batch_size),
-                                        world.device)
-            with parallel.no_grad_sync(wrapped, micro == accum - 1), autocast():
-                loss = wrapped(inputs, targets) / accum
-            loss.backward()
-            step_loss += loss.detach()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-        if hasattr(grad_norm, "full_tensor"):  # FSDP2 returns a DTensor
-            grad_norm = grad_norm.full_tensor()
-        pending.add(step + 1, step_loss, grad_norm)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-        done = step + 1
-        window_tokens += cfg.tokens_per_step
-        tokens_seen = done * cfg.tokens_per_step
-        bar.update(1)
-
-        if done % cfg.log_interval == 0 or done == total or done in plan:
-            # The one host synchronisation: this window's losses and gradient norms, read back together.
-            try:
-                values = pending.read(last_ckpt)
-            except TrainingDiverged:
-                bar.close()
-                raise
-            for loss_value, _ in values:
-                ema_steps += 1
-                ema = cfg.loss_ema * ema + (1 - cfg.loss_ema) * loss_value
-            loss_value, grad_value = values[-1]  # the window's last step is the one logged
-            smoothed = ema / (1 - cfg.loss_ema ** ema_steps)
-            elapsed = max(time.perf_counter() - window_start, 1e-9)
-            tps = window_tokens / elapsed
-            util = mfu(tps, cfg.model, cfg.seq_len, peak, world.world_size)
-            bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{tps:,.0f}", lr=f"{lr:.2e}")
-            if metrics_log is not None:
-                metrics_log.log({
-                    "step": done, "tokens": tokens_seen, "loss": loss_value, "loss_smoothed": smoothed, "lr": lr,
-                    "grad_norm": grad_value, "tokens_per_s": tps, "mfu": util})
-            window_tokens, window_start = 0, time.perf_counter()
-
-        if done in plan:
-            val = validation_loss(wrapped, val_batches, world, autocast)
-            if not math.isfinite(val):  # the update itself diverged: never save those weights
-                bar.close()
-                raise TrainingDiverged(done, val, last_ckpt)
-            model_state, optim_state = parallel.full_state_dicts(model, wrapped, optimizer)
-            if world.is_main:
-                record = {
-                    "run": cfg.name, "step": done, "tokens": tokens_seen, **counts,
-                    "flops": training_flops(counts["params"], tokens_seen), "val_loss": val, "train_loss": smoothed,
-                    "lr": lr, "path": f"checkpoints/step_{done:08d}",
-                }
-                trainer_state = {
-                    "step": done, "examples_seen": done * cfg.global_batch_size, "optimizer": optim_state,
-                    "loss_ema": ema, "loss_ema_steps": ema_steps, "schedule": cfg.to_dict()["schedule"],
-                    "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
-                }
-                save_checkpoint(run_dir, done, model_state, trainer_state, cfg.model, tokenizer, record,
-                                cfg.checkpoints.keep_trainer_state)
-                bar.write(f"[{cfg.name}] step {done}/{total} tokens {tokens_seen:,} val_loss {val:.4f} -> {record['path']}")
-            last_ckpt = f"step_{done:08d}"
-            if world.world_size > 1:
-                torch.distributed.barrier()
-            window_start = time.perf_counter()  # keep eval and save time out of tokens/s
-    bar.close()
+    try:
+        for step in range(progress.step, total):
+            lr = _train_step(run, step, pending)
+            progress.step = step + 1
+            progress.window_tokens += cfg.tokens_per_step
+            bar.update(1)
+            if progress.step % cfg.log_interval == 0 or progress.step == total or progress.step in run.plan:
+                _log_window(run, progress, pending, lr, bar, metrics_log)
+            if progress.step in run.plan:
+                _checkpoint(run, progress, lr, bar)
+    finally:
+        bar.close()
     if metrics_log is not None:
         metrics_log.close()
-    return {"run_dir": str(run_dir), "steps": total, "tokens": total * cfg.tokens_per_step, **counts,
-            "last_checkpoint": last_ckpt}
+    return {"run_dir": str(run_dir), "steps": total, "tokens": total * cfg.tokens_per_step, **run.counts,
+            "last_checkpoint": progress.last_ckpt}

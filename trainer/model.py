@@ -51,6 +51,7 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 class Attention(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
+        assert cfg.n_kv_heads is not None  # resolved to n_heads in ModelConfig.__post_init__
         self.n_heads, self.n_kv_heads, self.head_dim = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
         self.q = nn.Linear(cfg.d_model, cfg.n_heads * cfg.head_dim, bias=False)
         self.k = nn.Linear(cfg.d_model, cfg.n_kv_heads * cfg.head_dim, bias=False)

@@ -79,6 +79,12 @@ class HFBackend:
         return self._sample_static(requests)
 
     # -- the static-cache path ------------------------------------------------------------------
+    @property
+    def _static(self) -> StaticDecoder:
+        if self.static is None:  # sample_tokens routes models StaticDecoder does not support to the generic path
+            raise RuntimeError("the static-cache path was asked for a model StaticDecoder does not support")
+        return self.static
+
     def _sample_static(self, requests: list[SampleRequest]) -> list[list[list[int]]]:
         prompts: dict[tuple[int, ...], int] = {}
         row_prompt, seeds, indices, limits = [], [], [], []
@@ -111,7 +117,7 @@ class HFBackend:
         state = self._states.get(key)
         if state is None:
             self._states.clear()  # one batch shape at a time: the cache is the largest allocation here
-            state = DecodeState(self.static, rows, padded, max_new, self.dtype, self.device)
+            state = DecodeState(self._static, rows, padded, max_new, self.dtype, self.device)
             state.temperature, state.top_p = req.temperature, req.top_p
             self._states[key] = state
         return state
@@ -120,11 +126,12 @@ class HFBackend:
         """Prefill each distinct prompt once, copy its keys/values into its rows; returns each row's first logits."""
         valid = torch.zeros(len(prompts), padded, dtype=torch.bool, device=self.device)
         logits = []
-        per_layer_k = [torch.zeros(len(prompts), self.static.n_kv, padded, self.static.head_dim, dtype=self.dtype,
+        static = self._static
+        per_layer_k = [torch.zeros(len(prompts), static.n_kv, padded, static.head_dim, dtype=self.dtype,
                                    device=self.device) for _ in state.cache_k]
         per_layer_v = [torch.zeros_like(t) for t in per_layer_k]
         for slot, ids in enumerate(prompts):
-            keys, values, last = self.static.prefill(torch.tensor([ids], device=self.device))
+            keys, values, last = static.prefill(torch.tensor([ids], device=self.device))
             start = padded - len(ids)
             valid[slot, start:] = True
             for layer, (k, v) in enumerate(zip(keys, values)):
@@ -138,7 +145,7 @@ class HFBackend:
         state.mask[:, 0, 0, :padded] = valid[row_prompt]
         return torch.stack(logits)[row_prompt]
 
-    def _decode_loop(self, state: DecodeState, limits: np.ndarray, stops: tuple[str, ...]) -> np.ndarray:
+    def _decode_loop(self, state: DecodeState, limits: np.ndarray, stops: tuple[str, ...]) -> list[np.ndarray]:
         if self.cuda_graphs and state.graph is None:
             state.capture()
         matcher = self.matcher(stops)
