@@ -20,7 +20,7 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 from threadpoolctl import threadpool_limits
 
-from analysis.results import AnalysisError, FitResults, require_finite
+from analysis.results import AnalysisError, FitResults, bound_flags, require_finite
 
 HUBER_DELTA = 1e-3
 # Exponents are kept in [0.001, 2.5], beyond anything reported for language models: with few sizes an
@@ -185,6 +185,7 @@ class LossLawModel:
         results.extra["log_residuals"] = resid.tolist()
         results.draws = draws
         results.extra["bootstrap_draws"] = draws.tolist()
+        results.extra["flags"] = bound_flags(self.names, point, draws, {"alpha": EXPONENT_BOUNDS, "beta": EXPONENT_BOUNDS})
         results.predictor = lambda N, D: self._predict(point, draws, N, D)
         return results
 
@@ -236,6 +237,7 @@ class LossVsSizeModel:
         results.extra["log_residuals"] = (np.log(self.L) - np.log(self.evaluate(point, self.N))).tolist()
         results.draws = draws
         results.extra["bootstrap_draws"] = draws.tolist()
+        results.extra["flags"] = bound_flags(self.names, point, draws, {"alpha": EXPONENT_BOUNDS})
         results.predictor = lambda N: self._predict(point, draws, N)
         results.size_threshold = lambda eta: self.size_threshold(point, draws, eta)
         return results
