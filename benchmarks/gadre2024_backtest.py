@@ -147,7 +147,7 @@ def leave_one_run_out(table: Path, bootstrap: int = 20, levels=(0.9, 0.95), task
         groups[(r["dataset"], r["task"], r["metric"])].append(r)
     hits = {f"{lv:g}": [] for lv in levels}
     errors = []
-    for (corpus, task, metric), rs in sorted(groups.items()):
+    for (_corpus, task, metric), rs in sorted(groups.items()):
         for held in rs:
             rest = [r for r in rs if r is not held]
             fit = fit_performance_curve([float(r["loss"]) for r in rest], [float(r["value"]) for r in rest],
