@@ -274,11 +274,12 @@ def _merge_fits(paths) -> dict:
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the prediction as JSON.")
 def predict_command(fit_paths, n, d, at_loss, levels, holdout, tables, runs, pu_paths, skip_first, smooth, last, wheres, out):
     """(N, D) -> loss -> task performance and PassUntil, with prediction intervals (or a task at --at-loss)."""
-    from analysis.pipeline import holdout_largest
     from analysis.predict import format_prediction, predict
     from analysis.preprocess import expand_paths
 
     if holdout:
+        from analysis.pipeline import holdout_largest  # the fits' imports (statsmodels): only when fitting
+
         if not runs:
             raise AnalysisError("--holdout largest needs --runs (and usually --table and --records)")
         checkpoints = _read_tables(runs)
