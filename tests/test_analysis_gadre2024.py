@@ -38,7 +38,7 @@ def test_predicts_the_largest_runs_through_the_cli(tmp_path):
     for method in ("ours", "paper"):
         mine = [r for r in rows if r["method"] == method]
         assert len(mine) == 9 * len(tasks)
-        assert all(0.0 <= r["low"] <= r["high"] <= 1.0 for r in mine if r["method"] == "ours")
+        assert all(0.0 <= r["low"] <= r["predicted"] <= r["high"] <= 1.0 for r in mine if r["method"] == "ours")
         assert all(math.isfinite(r["predicted"]) for r in mine)
     for size in ("1.4B", "6.9B"):
         ours, paper = summary[f"ours {size}"], summary[f"paper {size}"]
