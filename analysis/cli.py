@@ -118,11 +118,13 @@ def loss_curve_command(tables, metrics, task_col, metric_col, loss_col, value_co
 @click.option("--step-col", default="step", show_default=True)
 @click.option("--fixed-d", is_flag=True, help="Fit L(N) = L_inf + (N0/N)^alpha at one data budget.")
 @click.option("--eta", type=float, help="With --fixed-d: the size N* at which the loss reaches eta.")
+@click.option("--eta-interval", nargs=2, type=float, metavar="LOW HIGH",
+              help="With --eta: eta's 95% interval (e.g. a loss curve's threshold interval); N*'s interval carries it.")
 @click.option("--bootstrap", default=200, show_default=True)
 @_preprocessing
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 @click.option("--plot", type=click.Path(file_okay=False))
-def loss_law_command(tables, params_col, tokens_col, loss_col, run_col, step_col, fixed_d, eta, bootstrap,
+def loss_law_command(tables, params_col, tokens_col, loss_col, run_col, step_col, fixed_d, eta, eta_interval, bootstrap,
                      skip_first, smooth, last, wheres, out, plot):
     """L(N, D) = E + A/N^alpha + B/D^beta (Huber in log space, bootstrap intervals), or L(N)."""
     from analysis.loss_law import LossVsSizeModel
@@ -145,10 +147,11 @@ def loss_law_command(tables, params_col, tokens_col, loss_col, run_col, step_col
     if fixed_d:
         finals = final_checkpoints(rows)
         raw_fit = LossVsSizeModel([float(r["params"]) for r in finals], [float(r["val_loss"]) for r in finals],
-                                  n_boot=bootstrap).fit()
+                                  n_boot=bootstrap, tokens=[float(r["tokens"]) for r in finals]).fit()
         if eta is not None:
-            n_star, low, high = raw_fit.size_threshold(eta)
-            raw_fit.extra["size_threshold"] = {"eta": eta, "N_star": n_star, "ci_low": low, "ci_high": high}
+            n_star, low, high = raw_fit.size_threshold(eta, _eta_draws(eta, eta_interval))
+            raw_fit.extra["size_threshold"] = {"eta": eta, "N_star": n_star, "ci_low": low, "ci_high": high,
+                                               "eta_interval": list(eta_interval) if eta_interval else None}
         fit = LossLawResults.from_fit(raw_fit)
     else:
         fit = fit_loss_law(rows, n_boot=bootstrap)
@@ -162,6 +165,18 @@ def loss_law_command(tables, params_col, tokens_col, loss_col, run_col, step_col
 
         plot_rows = [{**r, "flops": 6 * float(r["params"]) * float(r["tokens"])} for r in rows]
         click.echo(f"figure: {loss_vs_compute(plot_rows, Path(plot) / 'loss_vs_compute.png', fit)}")
+
+
+def _eta_draws(eta, interval):
+    from analysis.loss_law import eta_draws_from_interval
+    from analysis.results import AnalysisError
+
+    if not interval:
+        return None
+    low, high = interval
+    if not low <= eta <= high:
+        raise AnalysisError(f"--eta-interval {low:g} {high:g} does not contain --eta {eta:g}")
+    return eta_draws_from_interval(eta, low, high, 4000)
 
 
 def _records(paths) -> list[dict]:
@@ -259,11 +274,12 @@ def _merge_fits(paths) -> dict:
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the prediction as JSON.")
 def predict_command(fit_paths, n, d, at_loss, levels, holdout, tables, runs, pu_paths, skip_first, smooth, last, wheres, out):
     """(N, D) -> loss -> task performance and PassUntil, with prediction intervals (or a task at --at-loss)."""
-    from analysis.pipeline import holdout_largest
     from analysis.predict import format_prediction, predict
     from analysis.preprocess import expand_paths
 
     if holdout:
+        from analysis.pipeline import holdout_largest  # the fits' imports (statsmodels): only when fitting
+
         if not runs:
             raise AnalysisError("--holdout largest needs --runs (and usually --table and --records)")
         checkpoints = _read_tables(runs)

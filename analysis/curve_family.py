@@ -84,9 +84,23 @@ def _fit_threshold(model, loss, z, grid):
     return np.append(coef[best], grid[best])
 
 
+def param_bounds(model, loss, z, ceiling) -> dict[str, tuple[float, float]] | None:
+    """The optimiser's bounds on each parameter of the nonlinear models (None for the linear ones)."""
+    span = max(float(np.ptp(loss)), 1e-6)
+    if model == "sigmoid":
+        bottom = min(float(np.min(z)), 0.0)
+        room = max(ceiling - bottom, 1e-9)  # the floor c0 may sit below the data but not at the ceiling
+        return {"c0": (bottom - room, ceiling - 1e-3 * room), "k": (1e-3 / span, 200.0 / span),
+                "L0": (float(np.min(loss)) - 3 * span, float(np.max(loss)) + span)}
+    if model == "exponential":
+        return {"c": (-np.inf, np.inf), "k": (0.0, np.inf), "gamma": (0.0, 10.0 / span)}  # gamma: e^10 across the data
+    return None
+
+
 def _fit_sigmoid(loss, z, ceiling, start=None):
     span = max(np.ptp(loss), 1e-6)
-    lo, hi = loss.min() - 3 * span, loss.max() + span
+    box = param_bounds("sigmoid", loss, z, ceiling)
+    lo, hi = box["L0"]
     floor_start = float(min(np.quantile(z, 0.1), 0.0))
 
     def resid(theta):
@@ -94,9 +108,7 @@ def _fit_sigmoid(loss, z, ceiling, start=None):
 
     starts = [start] if start is not None else [
         np.array([floor_start, k / span, l0]) for k in (3.0, 15.0) for l0 in np.linspace(lo + 2 * span, hi, 4)]
-    bottom = min(float(z.min()), 0.0)
-    room = max(ceiling - bottom, 1e-9)  # the floor c0 may sit below the data but not at the ceiling
-    bounds = ([bottom - room, 1e-3 / span, lo], [ceiling - 1e-3 * room, 200.0 / span, hi])
+    bounds = tuple(list(side) for side in zip(*box.values()))
     best = None
     for s in starts:
         s = np.clip(s, np.array(bounds[0]) + 1e-9, np.array(bounds[1]) - 1e-9)
@@ -136,7 +148,7 @@ def _fit_exponential(loss, z, l_ref, start=None):
 
     starts = [start] if start is not None else [np.array([z.min(), max(np.ptp(z), 1e-3) / 20, g / span])
                                                 for g in (0.5, 1.5, 4.0)]
-    bounds = ([-np.inf, 0.0, 0.0], [np.inf, np.inf, 10.0 / span])  # gamma: at most e^10 across the data
+    bounds = tuple(list(side) for side in zip(*param_bounds("exponential", loss, z, None).values()))
     best = None
     for s in starts:
         s = np.clip(s, np.array(bounds[0]), np.array(bounds[1]) - 1e-9)
@@ -165,11 +177,22 @@ def heldout_folds(params: np.ndarray, runs: np.ndarray) -> tuple[str, list[tuple
     return "none (fewer than 3 runs): BIC", []
 
 
+def _pick(scores: dict) -> str:
+    """The smallest score, with parsimony among near-ties: a held-out score within TIE_TOLERANCE of the
+    best is no evidence for more parameters (the jump otherwise wins on noise); among equals, MODELS' order."""
+    finite = {m: s for m, s in scores.items() if math.isfinite(s)} or scores
+    best = min(finite.values())
+    near = [m for m in finite if finite[m] <= best * (1 + TIE_TOLERANCE) + 1e-12]
+    return min(near, key=lambda m: (len(PARAM_NAMES[m]), MODELS.index(m) if m in MODELS else len(MODELS)))
+
+
 def select_model(loss, z, params, runs, models, ceiling, floor, l_ref) -> dict:
     """Held-out RMSE (z units) of each candidate model; the smallest is chosen. Also each model's
-    residuals on the last fold (the largest size, predicted from all smaller ones)."""
-    scheme, folds = heldout_folds(np.asarray(params), np.asarray(runs))
-    scores, last_fold = {}, {}
+    residuals on the last fold (the largest size, predicted from all smaller ones), and every fold's
+    residuals with the runs they belong to (to resample the choice over runs)."""
+    runs = np.asarray(runs)
+    scheme, folds = heldout_folds(np.asarray(params), runs)
+    scores, last_fold, all_folds = {}, {}, {}
     for model in models:
         if not folds:
             theta = fit_model(model, loss, z, ceiling, l_ref)
@@ -185,15 +208,34 @@ def select_model(loss, z, params, runs, models, ceiling, floor, l_ref) -> dict:
             theta = fit_model(model, loss[train], z[train], ceiling, l_ref)
             errors.append(z[test] - evaluate(model, theta, loss[test], ceiling, floor, l_ref))
         last_fold[model] = [] if errors is None else [float(e) for e in errors[-1]]
-        scores[model] = math.inf if errors is None else float(np.sqrt(np.mean(np.concatenate(errors) ** 2)))
-    finite = {m: s for m, s in scores.items() if math.isfinite(s)} or scores
-    best = min(finite.values())
-    # Parsimony among near-ties: a held-out score within TIE_TOLERANCE of the best is no evidence for
-    # more parameters (the jump otherwise wins on noise); among equals, the order of MODELS.
-    near = [m for m in finite if finite[m] <= best * (1 + TIE_TOLERANCE) + 1e-12]
-    chosen = min(near, key=lambda m: (len(PARAM_NAMES[m]), MODELS.index(m) if m in MODELS else len(MODELS)))
-    return {"chosen": chosen, "scheme": scheme, "criterion": "BIC" if not folds else "held-out RMSE", "scores": scores,
-            "last_fold_residuals": last_fold}
+        all_folds[model] = None if errors is None else np.concatenate(errors)
+        scores[model] = math.inf if errors is None else float(np.sqrt(np.mean(all_folds[model] ** 2)))
+    test_runs = np.concatenate([runs[test] for _, test in folds]) if folds else np.array([])
+    return {"chosen": _pick(scores), "scheme": scheme, "criterion": "BIC" if not folds else "held-out RMSE",
+            "scores": scores, "last_fold_residuals": last_fold, "heldout_residuals": all_folds, "heldout_runs": test_runs}
+
+
+def resampled_choices(selection: dict, n_boot: int, seed: int = 0) -> list[str]:
+    """The model the selection would choose on each of n_boot resamples of the held-out runs.
+
+    Which curve wins is itself an estimate from a few held-out runs: resampling those runs with
+    replacement (the same unit as the bootstrap of the fits) and re-choosing by the same rule gives
+    the spread of the choice, so a prediction can mix the models in those proportions instead of
+    treating the chosen one as known. Without held-out folds (BIC), the choice is kept."""
+    residuals = {m: r for m, r in selection.get("heldout_residuals", {}).items() if r is not None}
+    test_runs = np.asarray(selection.get("heldout_runs", []))
+    if not residuals or not len(test_runs):
+        return [selection["chosen"]] * n_boot
+    labels, codes = np.unique(test_runs, return_inverse=True)
+    squared = {m: np.bincount(codes, weights=np.asarray(r) ** 2, minlength=len(labels)) for m, r in residuals.items()}
+    counts = np.bincount(codes, minlength=len(labels))
+    rng = np.random.default_rng(seed + 7919)
+    choices = []
+    for _ in range(n_boot):
+        weight = np.bincount(rng.integers(0, len(labels), len(labels)), minlength=len(labels))
+        scores = {m: float(np.sqrt((weight * sq).sum() / max((weight * counts).sum(), 1))) for m, sq in squared.items()}
+        choices.append(_pick({**{m: math.inf for m in selection["scores"]}, **scores}))
+    return choices
 
 
 def bootstrap_runs(model, theta, loss, z, runs, ceiling, l_ref, n_boot: int, seed: int = 0) -> np.ndarray:
@@ -215,12 +257,61 @@ def bootstrap_runs(model, theta, loss, z, runs, ceiling, l_ref, n_boot: int, see
     return np.asarray(draws, float)
 
 
-def predictive_draws(model, draws, residuals, loss_draws, ceiling, floor, l_ref, seed: int = 0) -> np.ndarray:
-    """z of a new checkpoint at each loss draw: a resampled curve plus a resampled residual, clipped."""
+def predictive_draws(model, draws, residuals, loss_draws, ceiling, floor, l_ref, seed: int = 0,
+                     growth: dict | None = None) -> np.ndarray:
+    """z of a new checkpoint at each loss draw: a resampled curve plus a resampled residual, clipped.
+    With `growth` the residuals are standardised and scaled by the error's sd at each draw's
+    extrapolation distance (see extrapolation_growth)."""
     rng = np.random.default_rng(seed)
     loss_draws = np.atleast_1d(np.asarray(loss_draws, float))
     n = len(loss_draws)
     params = draws[rng.integers(0, len(draws), n)]
     noise = np.asarray(residuals, float)[rng.integers(0, len(residuals), n)] if len(residuals) else np.zeros(n)
+    if growth:
+        noise = noise * error_sd(growth, loss_draws)
     z = evaluate(model, params, loss_draws, ceiling, floor, l_ref, paired=True)
     return np.clip(z + noise, floor, ceiling if ceiling is not None else np.inf)
+
+
+# ------------------------------------------------------------------------- extrapolation error
+def extrapolation_residuals(model, loss, z, params, ceiling, floor, l_ref):
+    """Held-out residuals at several extrapolation distances: for each size s with at least two sizes
+    below it, fit on the sizes below s and predict every size >= s. Returns (residuals, distances),
+    the distance being how far a test point's loss lies below the lowest training loss (0 if not below).
+    Empty arrays with fewer than three sizes."""
+    sizes = np.unique(params)
+    resid, dist = [], []
+    for s in sizes[2:]:
+        train, test = params < s, params >= s
+        if train.sum() < MIN_POINTS_PER_PARAM * len(PARAM_NAMES[model]) or np.ptp(loss[train]) <= 0:
+            continue
+        theta = fit_model(model, loss[train], z[train], ceiling, l_ref)
+        resid.append(z[test] - evaluate(model, theta, loss[test], ceiling, floor, l_ref))
+        dist.append(np.clip(loss[train].min() - loss[test], 0.0, None))
+    if not resid:
+        return np.array([]), np.array([])
+    return np.concatenate(resid), np.concatenate(dist)
+
+
+def extrapolation_growth(resid, dist, loss_min: float) -> dict | None:
+    """How the held-out error grows with extrapolation distance d: var(d) = a + b d^2 (an error that
+    grows linearly with distance, the first-order behaviour of a misspecified or uncertain curve),
+    fitted to the squared held-out residuals by non-negative least squares. Returns the growth and the
+    residuals standardised by it, or None when the distances do not vary enough to learn b."""
+    from scipy.optimize import nnls
+
+    resid, dist = np.asarray(resid, float), np.asarray(dist, float)
+    if len(resid) < 10 or np.ptp(dist) <= 0 or len(np.unique(dist)) < 3:
+        return None
+    (a, b), _ = nnls(np.column_stack([np.ones_like(dist), dist ** 2]), resid ** 2)
+    if a <= 0:  # all error from distance: keep a small floor so that standardising stays finite
+        a = max(1e-12, 0.01 * float(np.mean(resid ** 2)))
+    growth = {"a": float(a), "b": float(b), "loss_min": float(loss_min)}
+    standardised = resid / np.sqrt(a + b * dist ** 2)
+    return {**growth, "standardised": np.concatenate([standardised, -standardised])}
+
+
+def error_sd(growth: dict, loss) -> np.ndarray:
+    """sd of the held-out error at each loss: sqrt(a + b d^2), d = how far the loss lies below the data."""
+    d = np.clip(growth["loss_min"] - np.asarray(loss, float), 0.0, None)
+    return np.sqrt(growth["a"] + growth["b"] * d ** 2)

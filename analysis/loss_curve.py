@@ -31,7 +31,8 @@ from scipy import stats
 from scipy.optimize import minimize_scalar
 
 from analysis import curve_family
-from analysis.results import AnalysisError, FitResults, LossCurveResults, gaussian_loglik, require_finite
+from analysis.results import (AnalysisError, FitResults, LossCurveResults, bound_flags, gaussian_loglik,
+                              require_finite)
 
 MIN_POINTS = 6
 EMERGENT_DELTA_BIC = 6.0
@@ -320,12 +321,23 @@ def fit_performance_curve(loss, value, random_baseline=None, params=None, runs=N
     theta = curve_family.fit_model(chosen, loss, z, ceiling, l_ref)
     resid = z - curve_family.evaluate(chosen, theta, loss, ceiling, floor, l_ref)
     draws = curve_family.bootstrap_runs(chosen, theta, loss, z, runs, ceiling, l_ref, n_boot, seed) if n_boot else theta[None, :]
-    # The scatter a prediction must allow for: residuals of the largest size predicted from the smaller
-    # ones (run offsets, correlated checkpoints and extrapolation error together), else in-sample ones.
-    heldout = np.asarray(selection.pop("last_fold_residuals", {}).get(chosen) or [], float)
-    # Symmetrised: one fold's extrapolation error has one sign, and would shift the interval.
-    scatter = np.concatenate([heldout, -heldout]) if len(heldout) >= 5 and len(np.unique(runs)) >= 2 else resid
-    quantiles = np.quantile(scatter, np.linspace(0, 1, 101)) if len(scatter) > 101 else np.sort(scatter)
+    heldout = selection.pop("last_fold_residuals", {})
+    choices = curve_family.resampled_choices(selection, n_boot, seed) if model == "auto" and n_boot else []
+    selection.pop("heldout_residuals", None), selection.pop("heldout_runs", None)
+    scatter, quantiles = _scatter(heldout.get(chosen), resid, runs)
+    growth_of = lambda m: _growth(m, loss, z, params, ceiling, floor, l_ref, runs)  # noqa: E731
+    mixture = {}
+    for i, other in enumerate(sorted(set(choices) - {chosen})):
+        count = choices.count(other)
+        start = curve_family.fit_model(other, loss, z, ceiling, l_ref)
+        other_resid = z - curve_family.evaluate(other, start, loss, ceiling, floor, l_ref)
+        mixture[other] = {"share": count / len(choices), "params": [float(v) for v in start],
+                          "draws": curve_family.bootstrap_runs(other, start, loss, z, runs, ceiling, l_ref, count,
+                                                               seed + 1 + i).tolist(),
+                          "residual_quantiles": [float(v) for v in _scatter(heldout.get(other), other_resid, runs)[1]],
+                          "scatter_growth": growth_of(other)}
+    if choices:
+        selection["choice_shares"] = {m: choices.count(m) / len(choices) for m in sorted(set(choices))}
     try:
         if not classify:
             raise AnalysisError("not asked (classify=False)")
@@ -335,6 +347,9 @@ def fit_performance_curve(loss, value, random_baseline=None, params=None, runs=N
             emergence.pop(key, None)
     except AnalysisError as err:
         classification, emergence = "not tested", {"reason": str(err)}
+    box = curve_family.param_bounds(chosen, loss, z, ceiling)
+    # Only the point fit: each bootstrap refit has its own data-dependent bounds.
+    flags = bound_flags(curve_family.PARAM_NAMES[chosen], theta, [], box, tol=1e-4) if box else []
     return LossCurveResults(
         task=task, metric=metric, model=chosen, params=dict(zip(curve_family.PARAM_NAMES[chosen], map(float, theta))),
         draws=draws.tolist(), residual_quantiles=[float(v) for v in quantiles], higher_is_better=hib,
@@ -343,7 +358,33 @@ def fit_performance_curve(loss, value, random_baseline=None, params=None, runs=N
               "loss_min": float(loss.min()), "loss_max": float(loss.max()), "rmse": float(np.sqrt(np.mean(resid ** 2))),
               "bootstrap_refits": int(n_boot),
               "scatter": "in-sample residuals" if scatter is resid else "held-out residuals of the largest size (+-)"},
-        classification=classification, emergence=emergence)
+        classification=classification, emergence=emergence, flags=flags, mixture=mixture, scatter_growth=growth_of(chosen))
+
+
+def _growth(model, loss, z, params, ceiling, floor, l_ref, runs) -> dict | None:
+    """The held-out error's growth with extrapolation distance (curve_family.extrapolation_growth), with
+    its standardised residuals as quantiles; None without three sizes and several runs."""
+    if len(np.unique(runs)) < 2:
+        return None
+    resid, dist = curve_family.extrapolation_residuals(model, loss, z, np.asarray(params), ceiling, floor, l_ref)
+    growth = curve_family.extrapolation_growth(resid, dist, float(loss.min()))
+    if growth is None:
+        return None
+    u = growth.pop("standardised")
+    growth["standardised_quantiles"] = [float(v) for v in (np.quantile(u, np.linspace(0, 1, 101)) if len(u) > 101 else np.sort(u))]
+    growth["n_residuals"] = int(len(resid))
+    return growth
+
+
+def _scatter(heldout, resid, runs):
+    """The scatter a prediction must allow for: residuals of the largest size predicted from the smaller
+    ones (run offsets, correlated checkpoints and extrapolation error together), symmetrised (one fold's
+    extrapolation error has one sign and would shift the interval); else in-sample residuals.
+    Returns (the residuals used, their quantiles as stored)."""
+    heldout = np.asarray(heldout or [], float)
+    scatter = np.concatenate([heldout, -heldout]) if len(heldout) >= 5 and len(np.unique(runs)) >= 2 else resid
+    quantiles = np.quantile(scatter, np.linspace(0, 1, 101)) if len(scatter) > 101 else np.sort(scatter)
+    return scatter, quantiles
 
 
 def _run_budgets(tokens: np.ndarray, runs: np.ndarray) -> np.ndarray:

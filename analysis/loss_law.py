@@ -20,7 +20,7 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 from threadpoolctl import threadpool_limits
 
-from analysis.results import AnalysisError, FitResults, require_finite
+from analysis.results import AnalysisError, FitResults, bound_flags, require_finite
 
 HUBER_DELTA = 1e-3
 # Exponents are kept in [0.001, 2.5], beyond anything reported for language models: with few sizes an
@@ -185,6 +185,7 @@ class LossLawModel:
         results.extra["log_residuals"] = resid.tolist()
         results.draws = draws
         results.extra["bootstrap_draws"] = draws.tolist()
+        results.extra["flags"] = bound_flags(self.names, point, draws, {"alpha": EXPONENT_BOUNDS, "beta": EXPONENT_BOUNDS})
         results.predictor = lambda N, D: self._predict(point, draws, N, D)
         return results
 
@@ -198,14 +199,45 @@ class LossLawModel:
         return _band(self.evaluate(point, N, D), np.array([self.evaluate(d, N, D) for d in draws]))
 
 
+def budget_check(tokens, log_residuals, level: float = 0.05) -> dict:
+    """--fixed-d pools runs of several token budgets into L(N): does the budget matter? OLS of the law's
+    log residuals on log D (a run trained longer has lower loss at the same N, so pooled budgets leave a
+    trend). Raises when the trend is significant at `level`; else returns a note with the counts."""
+    from scipy import stats
+
+    D, r = np.asarray(tokens, float), np.asarray(log_residuals, float)
+    budgets = np.unique(D)
+    fit = stats.linregress(np.log(D), r)
+    what = (f"--fixed-d pools {len(budgets)} token budgets ({budgets.min():.3g} to {budgets.max():.3g} tokens, "
+            f"{len(D)} runs)")
+    if fit.pvalue < level:
+        raise AnalysisError(f"{what} and the loss trends with the budget beyond N (slope {fit.slope:.3g} in log loss "
+                            f"per e-fold of D, p = {fit.pvalue:.2g}): keep one budget (--where 'tokens == X') or fit "
+                            "L(N, D) without --fixed-d")
+    return {"budgets": len(budgets), "runs": int(len(D)), "slope_log_loss_per_efold_D": float(fit.slope),
+            "p_value": float(fit.pvalue),
+            "message": f"{what}; no trend of the residuals with D (p = {fit.pvalue:.2g}), pooled"}
+
+
+def eta_draws_from_interval(eta: float, low: float, high: float, n: int, level: float = 0.95, seed: int = 0):
+    """Draws of eta from its estimate and a (level) interval: a normal on each side, with the sd that
+    puts that side's bound at the interval's quantile (asymmetric intervals stay asymmetric)."""
+    from scipy import stats
+
+    q = stats.norm.ppf(0.5 + level / 2)
+    u = np.random.default_rng(seed + 104729).standard_normal(n)
+    return eta + np.where(u < 0, (eta - low) / q, (high - eta) / q) * u
+
+
 class LossVsSizeModel:
     """L(N) = L_inf + (N0 / N)^alpha at one data budget, and the size threshold N*(eta)."""
 
     names = ("L_inf", "N0", "alpha")
 
-    def __init__(self, params, loss, delta: float = HUBER_DELTA, n_boot: int = 200, seed: int = 0):
+    def __init__(self, params, loss, delta: float = HUBER_DELTA, n_boot: int = 200, seed: int = 0, tokens=None):
         self.N = require_finite(params, "params column")
         self.L = require_finite(loss, "loss column")
+        self.D = None if tokens is None else require_finite(tokens, "tokens column")
         if len(np.unique(self.N)) < 3:
             raise AnalysisError(f"L(N) has 3 parameters and needs at least 3 model sizes, got {len(np.unique(self.N))}")
         self.delta, self.n_boot, self.seed = delta, n_boot, seed
@@ -236,8 +268,13 @@ class LossVsSizeModel:
         results.extra["log_residuals"] = (np.log(self.L) - np.log(self.evaluate(point, self.N))).tolist()
         results.draws = draws
         results.extra["bootstrap_draws"] = draws.tolist()
+        results.extra["flags"] = bound_flags(self.names, point, draws, {"alpha": EXPONENT_BOUNDS})
+        if self.D is not None and len(np.unique(self.D)) > 1:
+            check = budget_check(self.D, results.extra["log_residuals"])
+            results.extra["budget_check"] = check
+            results.extra["flags"].append({"code": "pooled_budgets", "message": check["message"]})
         results.predictor = lambda N: self._predict(point, draws, N)
-        results.size_threshold = lambda eta: self.size_threshold(point, draws, eta)
+        results.size_threshold = lambda eta, eta_draws=None: self.size_threshold(point, draws, eta, eta_draws)
         return results
 
     @staticmethod
@@ -249,13 +286,20 @@ class LossVsSizeModel:
         return _band(self.evaluate(point, N), np.array([self.evaluate(d, N) for d in draws]))
 
     @staticmethod
-    def size_threshold(point, draws, eta: float):
-        """N* = N0 (eta - L_inf)^(-1/alpha): the size whose loss reaches eta (inf if eta <= L_inf)."""
-        def n_star(p):
-            L_inf, N0, alpha = p
-            return math.inf if eta <= L_inf else N0 * (eta - L_inf) ** (-1.0 / alpha)
+    def size_threshold(point, draws, eta: float, eta_draws=None):
+        """N* = N0 (eta - L_inf)^(-1/alpha): the size whose loss reaches eta (inf if eta <= L_inf).
 
-        values = np.array([n_star(d) for d in draws])
+        eta_draws: draws of an uncertain eta (e.g. from a loss curve's threshold interval), paired with
+        the law's bootstrap draws, so N*'s interval carries both uncertainties."""
+        def n_star(p, e=eta):
+            L_inf, N0, alpha = p
+            return math.inf if e <= L_inf else N0 * (e - L_inf) ** (-1.0 / alpha)
+
+        if eta_draws is not None and len(draws):
+            etas = np.asarray(eta_draws, float)
+            values = np.array([n_star(draws[i % len(draws)], e) for i, e in enumerate(etas)])
+        else:
+            values = np.array([n_star(d) for d in draws])
         if not len(values):
             return n_star(point), math.nan, math.nan
         # Draws that never reach eta are inf; interpolating between two of them would give NaN (inf - inf).

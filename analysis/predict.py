@@ -83,29 +83,30 @@ def predict(fits: dict, N: float | None = None, D: float | None = None, n_draws:
 
 def format_prediction(pred: dict, actual: dict | None = None) -> str:
     """A table of predicted values with every interval level (and, for a backtest, actual values and errors)."""
+    from contracts.table import format_table
+
     levels = pred.get("levels") or [0.95]
     rows = [("loss", "", pred["loss"], (actual or {}).get("loss"))]
     for key, t in pred["tasks"].items():
         rows.append((key, f"{t['metric']} ({t.get('model', '')})", t["value"], (actual or {}).get("tasks", {}).get(key)))
     for task, t in pred["passuntil"].items():
         rows.append((task, "PassUntil", t, (actual or {}).get("passuntil", {}).get(task)))
-    head = f"{'quantity':<34} {'metric (curve)':<24} {'predicted':>10}" + "".join(
-        f" {f'{100 * lv:g}% prediction int.':>26}" for lv in levels)
+    head = ["quantity", "metric (curve)", "predicted"] + [f"{100 * lv:g}% prediction int." for lv in levels]
     if actual:
-        head += f" {'actual':>10} {'abs err':>9} {'rel err':>8} {'inside':>7}"
+        head += ["actual", "abs err", "rel err", "inside"]
     title = ("Prediction at loss {:.4g}".format(pred["loss"]["estimate"]) if pred.get("params") is None else
              f"Prediction for N = {pred['params']:.4g}" + (f", D = {pred['tokens']:.4g}" if pred.get("tokens") else ""))
-    lines = [title, head, "-" * len(head)]
+    cells = []
     for name, metric, p, a in rows:
         intervals = p.get("intervals") or {f"{levels[-1]:g}": [p["low"], p["high"]]}
-        line = f"{name[:34]:<34} {metric[:24]:<24} {p['estimate']:>10.4g}" + "".join(
-            " {:>26}".format("[{:.4g}, {:.4g}]".format(*intervals.get(f"{lv:g}", [np.nan, np.nan]))) for lv in levels)
+        line = [name[:34], metric[:24], f"{p['estimate']:.4g}"] + [
+            "[{:.4g}, {:.4g}]".format(*intervals.get(f"{lv:g}", [np.nan, np.nan])) for lv in levels]
         if actual:
             if a is None:
-                line += f" {'-':>10}"
+                line += ["-", "", "", ""]
             else:
                 err = p["estimate"] - a
                 rel = abs(err) / abs(a) if a else float("inf")
-                line += f" {a:>10.4g} {abs(err):>9.3g} {rel:>8.1%} {('yes' if p['low'] <= a <= p['high'] else 'no'):>7}"
-        lines.append(line)
-    return "\n".join(lines)
+                line += [f"{a:.4g}", f"{abs(err):.3g}", f"{rel:.1%}", "yes" if p["low"] <= a <= p["high"] else "no"]
+        cells.append(line)
+    return title + "\n" + format_table(head, cells, align="ll" + "r" * (len(head) - 2))

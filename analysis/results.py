@@ -11,6 +11,7 @@ import numpy as np
 from contracts.atomic import write_text_atomic
 from contracts.errors import InputError
 from contracts.provenance import provenance
+from contracts.table import format_table
 
 
 class AnalysisError(InputError):
@@ -53,19 +54,17 @@ class FitResults:
         return self.predictor(*args, **kwargs)
 
     def summary(self) -> str:
-        width = max([len(k) for k in self.params] + [9])
-        lines = [f"{self.law}: {self.formula}", "-" * 64,
-                 f"{'parameter'.ljust(width)}  {'estimate':>12}  {f'{100 * (1 - self.alpha):g}% interval':>27}"]
-        for name, value in self.params.items():
-            low, high = self.intervals.get(name, (math.nan, math.nan))
-            lines.append(f"{name.ljust(width)}  {_fmt(value):>12}  [{_fmt(low):>12}, {_fmt(high):>12}]")
-        lines.append("-" * 64)
+        rows = [(name, _fmt(value), _interval(self.intervals.get(name, (math.nan, math.nan))))
+                for name, value in self.params.items()]
+        lines = [f"{self.law}: {self.formula}",
+                 format_table(("parameter", "estimate", f"{100 * (1 - self.alpha):g}% interval"), rows)]
         for key, value in {**self.data, **self.gof}.items():
             if not isinstance(value, (dict, list)):
                 lines.append(f"{key}: {_fmt(value) if isinstance(value, float) else value}")
         for key, value in self.extra.items():
             if not isinstance(value, (dict, list)):
                 lines.append(f"{key}: {_fmt(value) if isinstance(value, float) else value}")
+        lines += flag_lines(self.extra.get("flags"))
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -118,6 +117,13 @@ class LossCurveResults:
     classification: str
     emergence: dict
     made_with: dict = field(default_factory=_made_with)
+    flags: list = field(default_factory=list)  # contract flags: [{"code", "message"}], e.g. at_bound
+    # Other curves the choice picks on resampled held-out runs: {model: {share, params, draws,
+    # residual_quantiles}}; predictions mix them in (the chosen curve keeps the rest of the share).
+    mixture: dict = field(default_factory=dict)
+    # The held-out error's growth with extrapolation distance: var(d) = a + b d^2 below loss_min, with
+    # standardised residual quantiles; when present, predictions scale the scatter by it.
+    scatter_growth: dict | None = None
 
     def _z_to_value(self, z):
         return self.random_baseline + (1.0 if self.higher_is_better else -1.0) * np.asarray(z, float)
@@ -138,17 +144,28 @@ class LossCurveResults:
                                          self.floor, self.l_ref))
 
     def samples(self, x, loss_draws=None, n_draws: int = 4000, seed: int = 0) -> np.ndarray:
-        """Draws of the metric's value of a new checkpoint at loss x (or at the given loss draws)."""
+        """Draws of the metric's value of a new checkpoint at loss x (or at the given loss draws); with a
+        mixture, each draw's curve is the chosen one or another in the shares the resampled choice gave."""
         from analysis.curve_family import predictive_draws
 
         rng = np.random.default_rng(seed)
         draws = np.full(n_draws, float(x)) if loss_draws is None else rng.choice(np.asarray(loss_draws, float), n_draws)
-        z = predictive_draws(self.model, np.asarray(self.draws, float), self.residual_quantiles, draws, self.ceiling,
-                             self.floor, self.l_ref, seed=seed)
+        parts = [(self.model, self.draws, self.residual_quantiles, self.scatter_growth)] + [
+            (m, c["draws"], c["residual_quantiles"], c.get("scatter_growth")) for m, c in sorted(self.mixture.items())]
+        shares = [1.0 - sum(c["share"] for c in self.mixture.values())] + [c["share"] for _, c in sorted(self.mixture.items())]
+        counts = rng.multinomial(n_draws, np.clip(shares, 0, None) / np.clip(shares, 0, None).sum()) if self.mixture else [n_draws]
+        edges = np.concatenate([[0], np.cumsum(counts)])
+        z = np.concatenate([predictive_draws(m, np.asarray(d, float), g["standardised_quantiles"] if g else q, draws[a:b],
+                                             self.ceiling, self.floor, self.l_ref, seed=seed + i, growth=g)
+                            for i, ((m, d, q, g), a, b) in enumerate(zip(parts, edges, edges[1:])) if b > a])
         return self._z_to_value(z)
 
     def method(self, with_loss_draws: bool) -> str:
-        return (f"{self.model} curve; bootstrap over runs + checkpoint residuals"
+        mix = "".join(f", {c['share']:.0%} {m}" for m, c in sorted(self.mixture.items()))
+        curves = f"{self.model} curve" + (f" (mixed with{mix[1:]} as the choice on resampled held-out runs)" if mix else "")
+        scatter = ("held-out residuals scaled by extrapolation distance" if self.scatter_growth
+                   else "checkpoint residuals")
+        return (f"{curves}; bootstrap over runs + {scatter}"
                 + (" + loss-law draws" if with_loss_draws else " at a fixed loss"))
 
     def predict(self, x, alpha: float = 0.05, loss_draws=None, n_draws: int = 4000, seed: int = 0) -> dict:
@@ -164,16 +181,15 @@ class LossCurveResults:
 
         ci = self.conf_int(0.05)
         lines = [f"loss curve {self.task}|{self.metric}: {FORMULAS[self.model]}  (model chosen by "
-                 f"{self.selection['criterion']}, {self.selection['scheme']})", "-" * 64,
-                 f"{'parameter':<10}  {'estimate':>12}  {'95% interval (runs bootstrap)':>31}"]
-        for name, value in self.params.items():
-            lines.append(f"{name:<10}  {_fmt(value):>12}  [{_fmt(ci[name][0]):>13}, {_fmt(ci[name][1]):>13}]")
-        lines.append("-" * 64)
+                 f"{self.selection['criterion']}, {self.selection['scheme']})",
+                 format_table(("parameter", "estimate", "95% interval (runs bootstrap)"),
+                              [(name, _fmt(value), _interval(ci[name])) for name, value in self.params.items()])]
         scores = ", ".join(f"{m} {_fmt(v)}" for m, v in self.selection["scores"].items())
         lines.append(f"{self.selection['criterion']} per model: {scores}")
         lines.append(f"ceiling (above random): {_fmt(self.ceiling) if self.ceiling is not None else 'none (unbounded)'}; "
                      f"direction: {'higher' if self.higher_is_better else 'lower'} is better")
         lines.append(f"emergence test (separate): {self.classification}")
+        lines += flag_lines(self.flags)
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -199,6 +215,7 @@ class LossLawResults:
     gof: dict
     extra: dict = field(default_factory=dict)
     made_with: dict = field(default_factory=_made_with)
+    flags: list = field(default_factory=list)  # contract flags: at_bound, bootstrap_at_bound
 
     @property
     def params(self) -> dict[str, float]:
@@ -244,14 +261,14 @@ class LossLawResults:
 
     def summary(self) -> str:
         ci = self.conf_int(0.05)
-        lines = [f"{self.law}: {self.formula}", "-" * 64, f"{'parameter':<10}  {'estimate':>12}  {'95% interval':>27}"]
-        for name, value in self.params.items():
-            lines.append(f"{name:<10}  {_fmt(value):>12}  [{_fmt(ci[name][0]):>12}, {_fmt(ci[name][1]):>12}]")
-        lines.append("-" * 64)
+        lines = [f"{self.law}: {self.formula}",
+                 format_table(("parameter", "estimate", "95% interval (bootstrap)"),
+                              [(name, _fmt(value), _interval(ci[name])) for name, value in self.params.items()])]
         for key, value in {**self.data, **self.gof}.items():
             lines.append(f"{key}: {_fmt(value) if isinstance(value, float) else value}")
         if not self.draws:
             lines.append("no bootstrap (--bootstrap 0): parameter intervals are not available")
+        lines += flag_lines(self.flags)
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -274,13 +291,47 @@ class LossLawResults:
     @classmethod
     def from_fit(cls, fit: FitResults) -> LossLawResults:
         """The serialisable results of LossLawModel / LossVsSizeModel fits."""
-        keep = {k: v for k, v in fit.extra.items() if k not in ("bootstrap_draws", "log_residuals")}
+        keep = {k: v for k, v in fit.extra.items() if k not in ("bootstrap_draws", "log_residuals", "flags")}
         return cls(law=fit.law, formula=fit.formula, names=list(fit.params), point=[float(v) for v in fit.params.values()],
                    draws=_clean(fit.extra.get("bootstrap_draws", [])), log_residuals=_clean(fit.extra.get("log_residuals", [])),
-                   data=_clean(fit.data), gof=_clean(fit.gof), extra=_clean(keep))
+                   data=_clean(fit.data), gof=_clean(fit.gof), extra=_clean(keep), flags=_clean(fit.extra.get("flags", [])))
 
 
 RESULT_CLASSES = {"loss_curve": LossCurveResults, "loss_law": LossLawResults}
+
+
+def bound_flags(names, point, draws, bounded: dict[str, tuple[float, float]], tol: float = 1e-6) -> list[dict]:
+    """Contract flags (see notes/CONTRACTS: "Flags on fits"): `at_bound` for each bounded parameter of
+    the point fit that sits at an optimiser bound, `bootstrap_at_bound` with the share of bootstrap
+    refits that hit one. A fit at a bound is a boundary solution: its interval there is not trustworthy."""
+    flags = []
+    draws = np.asarray(draws, float).reshape(-1, len(names))
+    for name, (lo, hi) in bounded.items():
+        i = list(names).index(name)
+        for side, bound in (("lower", lo), ("upper", hi)):
+            if _at(point[i], bound, tol):
+                flags.append({"code": "at_bound", "message": f"{name} = {point[i]:.4g} sits at its {side} bound "
+                              f"{bound:g} in the point fit; the data do not pin it down"})
+        if len(draws):
+            hits = np.array([_at(v, lo, tol) or _at(v, hi, tol) for v in draws[:, i]])
+            if hits.any():
+                flags.append({"code": "bootstrap_at_bound", "share": float(hits.mean()), "parameter": name,
+                              "message": f"{name} sits at a bound ({lo:g} or {hi:g}) in {hits.sum()} of {len(hits)} "
+                                         f"bootstrap refits ({hits.mean():.0%}); its interval is cut there"})
+    return flags
+
+
+def _at(value: float, bound: float, tol: float = 1e-6) -> bool:
+    return math.isfinite(bound) and abs(float(value) - bound) <= tol * max(1.0, abs(bound))
+
+
+def _interval(pair) -> str:
+    return f"[{_fmt(pair[0])}, {_fmt(pair[1])}]"
+
+
+def flag_lines(flags) -> list[str]:
+    """The contract's flags, one line each, for a summary."""
+    return [f"flag {f.get('code')}: {f.get('message')}" for f in flags or []]
 
 
 def _fmt(value) -> str:

@@ -122,7 +122,14 @@ def test_public_csv_with_own_column_names(tmp_path):
     bad = run_cli("fit", "loss-law", "--table", str(path), "--out", str(tmp_path / "law2.json"))
     assert bad.returncode == 2 and "no column 'params'" in bad.stderr and "--*-col" in bad.stderr
     assert not (tmp_path / "law2.json").exists()
+    # --fixed-d on three budgets 100x apart is refused (the budget matters); one budget fits, and
+    # eta's interval widens N*'s.
+    pooled = run_cli("fit", "loss-law", "--table", str(path), "--params-col", "model_size", "--tokens-col", "train_tokens",
+                     "--loss-col", "final_loss", "--fixed-d", "--bootstrap", "10", "--out", str(tmp_path / "law3.json"))
+    assert pooled.returncode == 2 and "pools 3 token budgets" in pooled.stderr, pooled.stderr
     fixed = run_cli("fit", "loss-law", "--table", str(path), "--params-col", "model_size", "--tokens-col", "train_tokens",
-                    "--loss-col", "final_loss", "--fixed-d", "--eta", "2.5", "--bootstrap", "40",
-                    "--out", str(tmp_path / "law3.json"), check=True)
+                    "--loss-col", "final_loss", "--fixed-d", "--where", "train_tokens == 3e9", "--eta", "2.5",
+                    "--eta-interval", "2.45", "2.55", "--bootstrap", "40", "--out", str(tmp_path / "law3.json"), check=True)
     assert "size threshold for loss 2.5" in fixed.stdout
+    threshold = json.loads((tmp_path / "law3.json").read_text())["loss_law"]["extra"]["size_threshold"]
+    assert threshold["eta_interval"] == [2.45, 2.55]

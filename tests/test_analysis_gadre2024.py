@@ -1,6 +1,10 @@
 """The real ladder of Gadre et al. 2024 (../shared/data/gadre2024): predict the 1.4B and 6.9B runs from
 the runs below 1B, per training corpus, through the `emergent` CLI, with the paper's method (the same
-loss law, then top-1 error as an exponential of loss) measured beside ours in the same run."""
+loss law, then top-1 error as an exponential of loss) measured beside ours in the same run.
+
+CI-sized: 8 of the 47 tasks, every sixth in alphabetical order (fixed before looking at results; it
+includes the paper's target, the average top-1 accuracy). The full backtest is
+benchmarks/gadre2024_backtest.py, with its figures in docs/ANALYSIS.md."""
 from __future__ import annotations
 
 import json
@@ -14,26 +18,30 @@ from tests.conftest import run_cli
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "gadre2024" / "exp_data"
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/gadre2024 is absent")]
+BOOTSTRAP = 20
 
 
 def test_predicts_the_largest_runs_through_the_cli(tmp_path):
-    from benchmarks.gadre2024_backtest import backtest, markdown
+    from benchmarks.gadre2024_backtest import backtest, markdown, read_rows, subset_table
 
     table = tmp_path / "table.csv"
     converted = run_cli("convert", "gadre2024", "--data", str(DATA), "--out", str(table), check=True)
     assert "104 runs, 47 tasks" in converted.stdout
-    result = backtest(table, tmp_path, run=lambda *args: run_cli(*args, check=True, timeout=1800), bootstrap=40)
+    tasks = sorted({r["task"] for r in read_rows(table)})[::6]
+    assert len(tasks) == 8 and "avg_top1" in tasks
+    small = subset_table(table, tasks, tmp_path / "subset.csv")
+    result = backtest(small, tmp_path, run=lambda *args: run_cli(*args, check=True, timeout=1800), bootstrap=BOOTSTRAP)
     rows, summary = result["rows"], result["summary"]
     print(markdown(summary))
     (tmp_path / "backtest.json").write_text(json.dumps(result))
-    assert {r["run"] for r in rows} and len({r["run"] for r in rows}) == 9  # six 1.4B and three 6.9B runs
+    assert len({r["run"] for r in rows}) == 9  # six 1.4B and three 6.9B runs
     for method in ("ours", "paper"):
         mine = [r for r in rows if r["method"] == method]
-        assert len(mine) == 9 * 47
+        assert len(mine) == 9 * len(tasks)
         assert all(0.0 <= r["low"] <= r["predicted"] <= r["high"] <= 1.0 for r in mine if r["method"] == "ours")
         assert all(math.isfinite(r["predicted"]) for r in mine)
     for size in ("1.4B", "6.9B"):
         ours, paper = summary[f"ours {size}"], summary[f"paper {size}"]
-        # Ours is no worse than the paper's method on the tasks, and its 90% intervals cover most of them.
+        # Ours is no worse than the paper's method on the tasks, and its intervals cover most of them.
         assert ours["mean_abs_error_points"] <= paper["mean_abs_error_points"] + 0.5, (ours, paper)
-        assert ours["coverage"] >= 0.6, ours
+        assert ours["coverage"] >= 0.6 and ours["coverage_95"] >= ours["coverage"], ours
