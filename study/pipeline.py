@@ -77,6 +77,17 @@ class Study:
     def run_dirs(self, runs) -> list[Path]:
         return [self.out / "runs" / r.name for r in runs]
 
+    def task_law_runs(self, runs):
+        """One run per size for PassUntil and the task law (a law in N needs one budget per N): each rung's
+        run at the ladder's most common budget (or its largest, if it lacks that budget). Extra budgets on
+        small rungs feed the loss law L(N, D) only."""
+        budgets = [r.tokens for r in self.planned()]
+        common = max(set(budgets), key=lambda b: (budgets.count(b), b))
+        by_rung: dict[str, list] = {}
+        for r in runs:
+            by_rung.setdefault(r.rung, []).append(r)
+        return [min(group, key=lambda r: (r.tokens != common, -r.tokens)) for group in by_rung.values()]
+
     # ---------------------------------------------------------------- stages
     def stage_world(self):
         from study.world import World, check_no_leak, write_suite
@@ -144,7 +155,7 @@ class Study:
         cfg = self.preset["passuntil"]
         settings = Settings(r=cfg["r"], max_samples=cfg["max_samples"], batch_size=cfg["batch_size"],
                             chunk_size=cfg["chunk_size"], seed=0)
-        for run_dir in self.run_dirs(runs):
+        for run_dir in self.run_dirs(self.task_law_runs(runs)):
             final = read_checkpoints(run_dir)[-1]
             backend = HFBackend(str(final.path))
             for task in PASSUNTIL_TASKS:
