@@ -14,7 +14,7 @@ sees it emerge: small rungs sit at zero exact match, larger ones leave it.
   the model must learn the carry, not a table of number tokens); tested on operand pairs never shown
   (in either order), each with a carry. Exact match needs every digit right: per-digit accuracy rises
   smoothly, exact match late.
-- copying: "copy: k q z m e f -> k q z m e f"; tested on new random sequences of COPY_TEST_LENGTH
+- copying: "copy: k q z m e -> k q z m e"; tested on new random sequences of `copy_length`
   letters. Copying an unseen sequence needs an induction-like circuit (two attention layers).
 
 Natural text (the embedded default corpus, Python's docstrings) makes up the rest, at the shares in
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from contracts.atomic import write_jsonl_atomic, write_text_atomic
 
-MIX = {"natural": 0.25, "facts": 0.30, "addition": 0.25, "copying": 0.20}  # shares of corpus characters
+MIX = {"natural": 0.15, "facts": 0.35, "addition": 0.25, "copying": 0.25}  # shares of corpus characters
 CORPUS_CHARS = 3_000_000  # the mixed corpus's size: more than the largest run reads, so no run repeats an epoch
 ZIPF_EXPONENT = 1.0
 FACT_TEMPLATES = ["The capital of {c} is {k}.", "{k} is the capital city of {c}.", "In {c}, the seat of government is {k}."]
@@ -62,7 +62,7 @@ def zipf_weights(n: int, exponent: float = ZIPF_EXPONENT) -> list[float]:
 
 class World:
     def __init__(self, seed: int = 0, n_entities: int = 200, test_facts: int = 40, test_add: int = 40,
-                 test_copy: int = 40, copy_length: int = 6, corpus_chars: int = CORPUS_CHARS):
+                 test_copy: int = 40, copy_length: int = 5, corpus_chars: int = CORPUS_CHARS):
         rng = random.Random(seed)
         countries, capitals = set(), set()
         self.facts: list[tuple[str, str]] = []
