@@ -1,6 +1,6 @@
 """Study presets: the ladder, how much is evaluated, and how hard PassUntil samples.
 
-`smoke` runs in CI in minutes; `tiny` (the default) in about 10 minutes on 2 idle CPU cores (docs/STUDY.md);
+`smoke` runs in CI in minutes; `tiny` (the default) in about 8 minutes on 2 idle CPU cores (docs/STUDY.md);
 `du2024` and `hu2024` are the papers' scales on GPUs and here support --dry-run only.
 """
 from __future__ import annotations
