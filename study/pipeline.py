@@ -77,6 +77,17 @@ class Study:
     def run_dirs(self, runs) -> list[Path]:
         return [self.out / "runs" / r.name for r in runs]
 
+    def task_law_runs(self, runs):
+        """One run per size for PassUntil and the task law (a law in N needs one budget per N): each rung's
+        run at the ladder's most common budget (or its largest, if it lacks that budget). Extra budgets on
+        small rungs feed the loss law L(N, D) only."""
+        budgets = [r.tokens for r in self.planned()]
+        common = max(set(budgets), key=lambda b: (budgets.count(b), b))
+        by_rung: dict[str, list] = {}
+        for r in runs:
+            by_rung.setdefault(r.rung, []).append(r)
+        return [min(group, key=lambda r: (r.tokens != common, -r.tokens)) for group in by_rung.values()]
+
     # ---------------------------------------------------------------- stages
     def stage_world(self):
         from study.world import World, check_no_leak, write_suite
@@ -141,16 +152,25 @@ class Study:
         from passuntil.tasks import load_custom
         from contracts.run_dir import read_checkpoints
 
+        import torch
+
         cfg = self.preset["passuntil"]
         settings = Settings(r=cfg["r"], max_samples=cfg["max_samples"], batch_size=cfg["batch_size"],
                             chunk_size=cfg["chunk_size"], seed=0)
-        for run_dir in self.run_dirs(runs):
-            final = read_checkpoints(run_dir)[-1]
-            backend = HFBackend(str(final.path))
-            for task in PASSUNTIL_TASKS:
-                loaded = load_custom(self.out / "mini_suite" / f"{task}.jsonl", name=task)
-                run(loaded, backend, settings, self.out / "passuntil" / f"{task}.jsonl", model_name=f"{final.run}",
-                    params=final.params, limit=cfg["limit"], progress=False, log=self.log)
+        # Sampling from the study's tiny models is made of small ops: on 2 CPU cores, intra-op threads cost
+        # more than they give (tiny preset, same records: 308 s with 2 threads, 39 s with 1 on a busier machine).
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            for run_dir in self.run_dirs(self.task_law_runs(runs)):
+                final = read_checkpoints(run_dir)[-1]
+                backend = HFBackend(str(final.path))
+                for task in PASSUNTIL_TASKS:
+                    loaded = load_custom(self.out / "mini_suite" / f"{task}.jsonl", name=task)
+                    run(loaded, backend, settings, self.out / "passuntil" / f"{task}.jsonl", model_name=f"{final.run}",
+                        params=final.params, limit=cfg["limit"], progress=False, log=self.log)
+        finally:
+            torch.set_num_threads(threads)
         return {}
 
     def stage_passuntil_small(self):

@@ -38,7 +38,7 @@ def test_ladder_plan_needs_no_torch_and_times_nothing():
     result = subprocess.run([sys.executable, "-c", BLOCK_TORCH, "ladder", "plan", "tiny"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()
-    assert "est. here" in lines[0] and "r3-600K" in result.stdout
+    assert "est. here" in lines[0] and "r4-819K" in result.stdout
     assert "not estimated" in lines[-1] and "GFLOP/s" not in result.stdout
     given = run_cli("ladder", "plan", "tiny", "--matmul-gflops", "50", check=True).stdout
     assert "matmul rate 50 GFLOP/s" in given and "not estimated" not in given

@@ -59,7 +59,7 @@ def test_plan_command_prints_table():
         assert column in out
     assert "6B-500B" in out and "6.24B" in out
     tiny = run_cli("ladder", "plan", "tiny", check=True).stdout
-    assert tiny.count("\n") >= 8 and "r3-600K" in tiny
+    assert tiny.count("\n") >= 8 and "r4-819K" in tiny
 
 
 def test_tiny_ladder_shape():
@@ -70,4 +70,4 @@ def test_tiny_ladder_shape():
     for r in runs:
         budgets.setdefault(r.rung, set()).add(r.tokens)
     assert any(len(b) >= 2 for b in budgets.values())
-    assert all(r.checkpoints >= 3 for r in runs)
+    assert all(r.checkpoints >= 2 for r in runs if r.tokens == max(x.tokens for x in runs))  # curves along the shared budget
