@@ -195,19 +195,32 @@ def _records(paths) -> list[dict]:
 @click.option("--method", default="instance", type=click.Choice(["instance", "wls", "glm"]), show_default=True,
               help="instance: per-instance likelihood with shrunk exponents (holds for heterogeneous and censored "
                    "instances); wls: least squares on the mean PU; glm: pooled, refused when instances differ.")
+@click.option("--task", "only", multiple=True, help="Fit only this task (repeatable); default: every task in the files.")
 @click.option("--target", type=float, help="Model size N to predict PU at.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 @click.option("--plot", type=click.Path(file_okay=False))
-def task_law_command(paths, method, target, out, plot):
+def task_law_command(paths, method, only, target, out, plot):
     """PU(N) = exp(-c N^-alpha): dataset level and instance level (IPU)."""
     from analysis.task_law import InstanceTaskLawModel, TaskLawModel
 
     records = _records(paths)
     tasks = sorted({r["task"] for r in records})
-    laws, instance_laws = {}, {}
+    missing = sorted(set(only) - set(tasks))
+    if missing:
+        raise AnalysisError(f"--task {', '.join(missing)}: not in the PassUntil files (they hold {', '.join(tasks)})")
+    tasks = [t for t in tasks if not only or t in only]
+    laws, instance_laws, skipped = {}, {}, {}
     for task in tasks:
         recs = [r for r in records if r["task"] == task]
-        laws[task] = TaskLawModel(recs, task=task, method=method).fit()
+        try:
+            laws[task] = TaskLawModel(recs, task=task, method=method).fit()
+        except AnalysisError as err:
+            # One task that never passes must not cost the others their fits; it is named, and recorded in the output.
+            if len(tasks) == 1:
+                raise
+            skipped[task] = str(err)
+            click.echo(f"warning: task {task} skipped: {err}", err=True)
+            continue
         _echo_fit(task, laws[task])
         try:
             instance_laws[task] = InstanceTaskLawModel(recs, task=task).fit()
@@ -225,8 +238,10 @@ def task_law_command(paths, method, target, out, plot):
 
             name = "task_law_" + task.replace("/", "_") + ".png"
             click.echo(f"figure: {task_law_plot(laws[task], Path(plot) / name, target)}")
+    if not laws:
+        raise AnalysisError(f"no task law could be fitted: {'; '.join(f'{t}: {e}' for t, e in skipped.items())}")
     write_fits(out, {"task_laws": {t: f.to_dict() for t, f in laws.items()},
-                     "task_laws_instance": {t: f.to_dict() for t, f in instance_laws.items()}})
+                     "task_laws_instance": {t: f.to_dict() for t, f in instance_laws.items()}, "skipped": skipped})
 
 
 @fit_group.command("emergence")

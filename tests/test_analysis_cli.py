@@ -133,3 +133,25 @@ def test_public_csv_with_own_column_names(tmp_path):
     assert "size threshold for loss 2.5" in fixed.stdout
     threshold = json.loads((tmp_path / "law3.json").read_text())["loss_law"]["extra"]["size_threshold"]
     assert threshold["eta_interval"] == [2.45, 2.55]
+
+
+def test_task_law_skips_a_task_that_never_passes_and_keeps_the_others(tmp_path):
+    """PassUntil files of several tasks, one never passing at the cap (as copying does on the tiny preset): the
+    others are fitted and written, the failing one is named on stderr and under "skipped"; --task selects."""
+    from contracts.atomic import write_jsonl_atomic
+
+    sizes = [1e7, 3e7, 1e8, 3e8]
+    records = passuntil_records([task_law(40.0, 0.25)] * 6, sizes, r=2, cap=400, task="learned", seed=1)
+    records += passuntil_records([lambda n: 0.0] * 6, sizes, r=2, cap=400, task="never", seed=2)
+    path = tmp_path / "records.jsonl"
+    write_jsonl_atomic(path, records)
+    out = tmp_path / "task.json"
+    result = run_cli("fit", "task-law", "--records", str(path), "--out", str(out), check=True)
+    assert "warning: task never skipped" in result.stderr and "== learned" in result.stdout
+    fits = json.loads(out.read_text())
+    assert set(fits["task_laws"]) == {"learned"} and set(fits["skipped"]) == {"never"}
+
+    alone = run_cli("fit", "task-law", "--records", str(path), "--task", "never", "--out", str(tmp_path / "n.json"))
+    assert alone.returncode == 2 and not (tmp_path / "n.json").exists()
+    unknown = run_cli("fit", "task-law", "--records", str(path), "--task", "nope", "--out", str(tmp_path / "x.json"))
+    assert unknown.returncode == 2 and "--task nope: not in the PassUntil files" in unknown.stderr

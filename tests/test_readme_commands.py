@@ -62,7 +62,7 @@ def test_readme_commands_run_as_printed(smoke_study, tmp_path):
         elif words[:2] == ["emergent", "fit"]:
             written = tmp_path / words[words.index("--out") + 1]
             fits = json.loads(written.read_text())
-            assert fits.get("loss_curves") or fits.get("loss_law"), sorted(fits)
+            assert fits.get("loss_curves") or fits.get("loss_law") or fits.get("task_laws"), sorted(fits)
             if "--plot" in words:
                 assert (tmp_path / words[words.index("--plot") + 1] / "performance_vs_loss.png").stat().st_size > 0
         else:  # passuntil summarize: one row per task and run
