@@ -186,6 +186,7 @@ class LossLawModel:
         results.draws = draws
         results.extra["bootstrap_draws"] = draws.tolist()
         results.extra["flags"] = bound_flags(self.names, point, draws, {"alpha": EXPONENT_BOUNDS, "beta": EXPONENT_BOUNDS})
+        results.extra["flags"] += vanishing_floor_flags(point[0], draws[:, 0], float(self.L.min()))
         results.predictor = lambda N, D: self._predict(point, draws, N, D)
         return results
 
@@ -305,3 +306,20 @@ class LossVsSizeModel:
         # Draws that never reach eta are inf; interpolating between two of them would give NaN (inf - inf).
         low, high = np.quantile(values, [0.025, 0.975], method="inverted_cdf")
         return n_star(point), float(low), float(high)
+
+
+def vanishing_floor_flags(E: float, E_draws, loss_min: float, share: float = 1e-4) -> list[dict]:
+    """E is fitted as log E, so it has no bound to hit; E at a vanishing fraction of the smallest loss is its
+    natural bound 0: the irreducible loss went into the N and D terms and its interval means nothing."""
+    tiny = share * loss_min
+    flags = []
+    if E < tiny:
+        flags.append({"code": "at_bound", "message": f"E = {E:.4g} sits at its natural bound 0 (below {share:g} of the "
+                      "smallest loss): the fit moved the irreducible loss into the N and D terms; more sizes or budgets "
+                      "are needed to pin E down"})
+    hits = np.asarray(E_draws, float) < tiny
+    if len(hits) and hits.any():
+        flags.append({"code": "bootstrap_at_bound", "share": float(hits.mean()), "parameter": "E",
+                      "message": f"E sits at its natural bound 0 in {int(hits.sum())} of {len(hits)} bootstrap refits "
+                                 f"({hits.mean():.0%}); its interval is cut there"})
+    return flags

@@ -37,3 +37,12 @@ def test_a_well_posed_fit_has_no_bound_flag_and_old_files_still_read():
     old = law.to_dict()
     old.pop("flags")
     assert LossLawResults.from_dict(old).flags == []
+
+
+def test_a_vanishing_irreducible_loss_is_flagged():
+    # No floor in the data (E = 0): E, fitted as log E, runs towards 0, its natural bound, as on the tiny preset.
+    L = 400 / N ** 0.34 + 900 / D ** 0.3
+    law = LossLawResults.from_fit(LossLawModel(N, D, L, n_boot=20).fit())
+    assert law.params["E"] < 1e-4 * L.min()
+    assert any(f["code"] == "at_bound" and f["message"].startswith("E = ") for f in law.flags), law.flags
+    assert "flag at_bound: E" in law.summary()
