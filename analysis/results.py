@@ -253,7 +253,8 @@ class LossLawResults:
 
     def predict(self, x, alpha: float = 0.05) -> dict:
         """x = N (L(N)) or (N, D) (L(N, D)): the final loss of a new run, with a prediction interval."""
-        N, D = (x, None) if np.isscalar(x) else (x[0], x[1] if len(x) > 1 else None)
+        scalar: bool = np.isscalar(x)  # a plain bool: isscalar's TypeGuard would narrow x to numpy scalar types
+        N, D = (x, None) if scalar else (x[0], x[1] if len(x) > 1 else None)
         point, samples = self.loss_draws(N, D)
         low, high = _quantile_interval(samples, alpha)
         return {"estimate": point, "low": low, "high": high, "level": 1 - alpha,
@@ -304,7 +305,7 @@ def bound_flags(names, point, draws, bounded: dict[str, tuple[float, float]], to
     """Contract flags (see notes/CONTRACTS: "Flags on fits"): `at_bound` for each bounded parameter of
     the point fit that sits at an optimiser bound, `bootstrap_at_bound` with the share of bootstrap
     refits that hit one. A fit at a bound is a boundary solution: its interval there is not trustworthy."""
-    flags = []
+    flags: list[dict[str, Any]] = []
     draws = np.asarray(draws, float).reshape(-1, len(names))
     for name, (lo, hi) in bounded.items():
         i = list(names).index(name)
