@@ -29,6 +29,10 @@ class FitResults:
     extra: dict[str, Any] = field(default_factory=dict)
     predictor: Callable | None = None  # x -> (estimate, low, high); not serialised
     alpha: float = 0.05
+    # Set by the loss-law fits, not serialised: the bootstrap draws (natural parameters, one row per refit)
+    # and, for L(N), (eta, eta_draws=None) -> (N*, low, high).
+    draws: np.ndarray | None = field(default=None, repr=False, compare=False)
+    size_threshold: Callable | None = field(default=None, repr=False, compare=False)
 
     kind: ClassVar[str] = "fit"
 
