@@ -192,7 +192,8 @@ def select_model(loss, z, params, runs, models, ceiling, floor, l_ref) -> dict:
     residuals with the runs they belong to (to resample the choice over runs)."""
     runs = np.asarray(runs)
     scheme, folds = heldout_folds(np.asarray(params), runs)
-    scores, last_fold, all_folds = {}, {}, {}
+    scores, last_fold = {}, {}
+    all_folds: dict[str, np.ndarray | None] = {}
     for model in models:
         if not folds:
             theta = fit_model(model, loss, z, ceiling, l_ref)
@@ -200,16 +201,18 @@ def select_model(loss, z, params, runs, models, ceiling, floor, l_ref) -> dict:
             n = len(z)
             scores[model] = n * math.log(max(rss, 1e-300) / n) + (len(theta) + 1) * math.log(n)
             continue
-        errors = []
+        errors: list[np.ndarray] = []
+        unfittable = False  # a training fold too small (or flat) for this model: it cannot be scored
         for train, test in folds:
             if train.sum() < MIN_POINTS_PER_PARAM * len(PARAM_NAMES[model]) or np.ptp(loss[train]) <= 0:
-                errors = None
+                unfittable = True
                 break
             theta = fit_model(model, loss[train], z[train], ceiling, l_ref)
             errors.append(z[test] - evaluate(model, theta, loss[test], ceiling, floor, l_ref))
-        last_fold[model] = [] if errors is None else [float(e) for e in errors[-1]]
-        all_folds[model] = None if errors is None else np.concatenate(errors)
-        scores[model] = math.inf if errors is None else float(np.sqrt(np.mean(all_folds[model] ** 2)))
+        last_fold[model] = [] if unfittable else [float(e) for e in errors[-1]]
+        held_out = None if unfittable else np.concatenate(errors)
+        all_folds[model] = held_out
+        scores[model] = math.inf if held_out is None else float(np.sqrt(np.mean(held_out ** 2)))
     test_runs = np.concatenate([runs[test] for _, test in folds]) if folds else np.array([])
     return {"chosen": _pick(scores), "scheme": scheme, "criterion": "BIC" if not folds else "held-out RMSE",
             "scores": scores, "last_fold_residuals": last_fold, "heldout_residuals": all_folds, "heldout_runs": test_runs}

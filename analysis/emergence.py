@@ -109,6 +109,8 @@ def _fit_two_lines(x, f, sign: float):
             res = least_squares(lambda t: model(t) - f, start, max_nfev=100)  # degenerate starts crawl for thousands
             if best is None or res.cost < best.cost:
                 best = res
+    if best is None:  # the start grid above is never empty
+        raise AnalysisError("two-line fit: no start values were tried")
     return best.x, float(2 * best.cost)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import statsmodels.api as sm
@@ -79,7 +80,19 @@ class _Fit:
     k: float | None
     rss: float
     n_mean_params: int
-    ols: object
+    ols: Any  # a statsmodels OLS results object
+
+    def threshold(self) -> float:
+        """eta of a threshold fit (hinge, hinge_power, jump); the smooth fit has none."""
+        if self.eta is None:
+            raise AnalysisError(f"the {self.name} fit has no threshold eta")
+        return self.eta
+
+    def exponent(self) -> float:
+        """k of a threshold fit (1 for hinge and jump); the smooth fit has none."""
+        if self.k is None:
+            raise AnalysisError(f"the {self.name} fit has no exponent k")
+        return self.k
 
     def loglik(self, n: int) -> float:
         return gaussian_loglik(self.rss, n)
@@ -106,8 +119,12 @@ def model_design(model: str, loss: np.ndarray, eta: float | None, k: float | Non
     loss = np.atleast_1d(np.asarray(loss, float))
     if model == "smooth":
         return np.column_stack([np.ones_like(loss), loss_max - loss])
+    if eta is None:
+        raise AnalysisError(f"a {model} curve needs its threshold eta; the model spec has none")
     if model == "jump":
         return _design("jump", loss, eta)
+    if k is None:
+        raise AnalysisError(f"a {model} curve needs its exponent k; the model spec has none")
     return _design("hinge", loss, eta, k)
 
 
@@ -180,9 +197,10 @@ class LossCurveModel:
         """
         n = len(self.z)
         limit = stats.chi2.ppf(0.95, 1)
-        profile = list(zip(grid, values)) + [(fit.eta, fit.rss)]
+        eta = fit.threshold()
+        profile = list(zip(grid, values)) + [(eta, fit.rss)]
         inside = [e for e, rss in profile if n * math.log(max(rss, 1e-300) / max(fit.rss, 1e-300)) <= limit]
-        low, high = (min(inside), max(inside)) if inside else (fit.eta, fit.eta)
+        low, high = (min(inside), max(inside)) if inside else (eta, eta)
         boot_low, boot_high = self._bootstrap_eta(fit, np.linspace(grid.min(), grid.max(), 240))
         return min(low, boot_low), max(high, boot_high)
 
@@ -237,7 +255,7 @@ class LossCurveModel:
         if chosen.eta is not None:
             params["eta"], intervals["eta"] = float(chosen.eta), (float(eta_low), float(eta_high))
             if chosen.k != 1.0:
-                params["k"] = float(chosen.k)
+                params["k"] = float(chosen.exponent())
         formula = {
             "smooth": "z = a + b (L_max - L)",
             "hinge": "z = c0 + s max(0, eta - L)",
@@ -254,7 +272,7 @@ class LossCurveModel:
             gof={"model": chosen.name, "rss": chosen.rss, "r2": float(chosen.ols.rsquared), "bic": chosen.bic(n),
                  "aic": chosen.aic(n)},
             extra={"classification": "emergent" if emergent else "smooth", "delta_bic_threshold_vs_smooth": delta_bic,
-                   "best_threshold_model": best_name, "threshold_eta": float(best.eta),
+                   "best_threshold_model": best_name, "threshold_eta": float(best.threshold()),
                    "threshold_eta_interval": [float(eta_low), float(eta_high)],
                    "p_above_threshold_is_random": p_random, "points_below_threshold": below_count,
                    "pearson_r": float(pearson.statistic), "pearson_p": float(pearson.pvalue),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
@@ -312,7 +313,7 @@ def vanishing_floor_flags(E: float, E_draws, loss_min: float, share: float = 1e-
     """E is fitted as log E, so it has no bound to hit; E at a vanishing fraction of the smallest loss is its
     natural bound 0: the irreducible loss went into the N and D terms and its interval means nothing."""
     tiny = share * loss_min
-    flags = []
+    flags: list[dict[str, Any]] = []
     if E < tiny:
         flags.append({"code": "at_bound", "message": f"E = {E:.4g} sits at its natural bound 0 (below {share:g} of the "
                       "smallest loss): the fit moved the irreducible loss into the N and D terms; more sizes or budgets "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from typing import Any
 
 import numpy as np
 
@@ -114,7 +115,7 @@ def fit_task_laws(records: list[dict], n_boot: int = 1000) -> dict:
 
 def fit_all(eval_rows, checkpoints, passuntil_records, metrics=None, n_boot: int = 200) -> dict:
     """Every law; returns results objects (see to_fits_json for the file form)."""
-    out = {"loss_law": fit_loss_law(checkpoints, n_boot=n_boot) if checkpoints else None}
+    out: dict[str, Any] = {"loss_law": fit_loss_law(checkpoints, n_boot=n_boot) if checkpoints else None}
     out.update(fit_loss_curves(eval_rows, metrics, n_boot=n_boot) if eval_rows else {"loss_curves": {}, "collapse": {}, "skipped": {}})
     laws = fit_task_laws(passuntil_records) if passuntil_records else {"task_laws": {}, "task_laws_instance": {},
                                                                        "emergence": {}, "skipped": {}}
@@ -148,7 +149,7 @@ def actual_values(eval_rows, checkpoints, passuntil_records, size: float) -> dic
     """What the held-out rung really did: its final loss, final-checkpoint scores and mean PU."""
     finals = [r for r in final_checkpoints(checkpoints) if float(r["params"]) == size]
     final = max(finals, key=lambda r: float(r["tokens"]))
-    out = {"loss": float(final["val_loss"]), "tokens": float(final["tokens"]), "tasks": {}, "passuntil": {}}
+    out: dict[str, Any] = {"loss": float(final["val_loss"]), "tokens": float(final["tokens"]), "tasks": {}, "passuntil": {}}
     # The final checkpoint's rows: same size, and the loss recorded for that checkpoint.
     for r in eval_rows:
         if float(r["params"]) == size and math.isclose(float(r["loss"]), out["loss"], rel_tol=1e-9):

@@ -29,6 +29,10 @@ class FitResults:
     extra: dict[str, Any] = field(default_factory=dict)
     predictor: Callable | None = None  # x -> (estimate, low, high); not serialised
     alpha: float = 0.05
+    # Set by the loss-law fits, not serialised: the bootstrap draws (natural parameters, one row per refit)
+    # and, for L(N), (eta, eta_draws=None) -> (N*, low, high).
+    draws: np.ndarray | None = field(default=None, repr=False, compare=False)
+    size_threshold: Callable | None = field(default=None, repr=False, compare=False)
 
     kind: ClassVar[str] = "fit"
 
@@ -253,7 +257,8 @@ class LossLawResults:
 
     def predict(self, x, alpha: float = 0.05) -> dict:
         """x = N (L(N)) or (N, D) (L(N, D)): the final loss of a new run, with a prediction interval."""
-        N, D = (x, None) if np.isscalar(x) else (x[0], x[1] if len(x) > 1 else None)
+        scalar: bool = np.isscalar(x)  # a plain bool: isscalar's TypeGuard would narrow x to numpy scalar types
+        N, D = (x, None) if scalar else (x[0], x[1] if len(x) > 1 else None)
         point, samples = self.loss_draws(N, D)
         low, high = _quantile_interval(samples, alpha)
         return {"estimate": point, "low": low, "high": high, "level": 1 - alpha,
@@ -304,7 +309,7 @@ def bound_flags(names, point, draws, bounded: dict[str, tuple[float, float]], to
     """Contract flags (see notes/CONTRACTS: "Flags on fits"): `at_bound` for each bounded parameter of
     the point fit that sits at an optimiser bound, `bootstrap_at_bound` with the share of bootstrap
     refits that hit one. A fit at a bound is a boundary solution: its interval there is not trustworthy."""
-    flags = []
+    flags: list[dict[str, Any]] = []
     draws = np.asarray(draws, float).reshape(-1, len(names))
     for name, (lo, hi) in bounded.items():
         i = list(names).index(name)

@@ -121,8 +121,9 @@ class TaskLawModel:
         return self._fit_wls(het)
 
     def _common(self, het) -> dict:
-        sizes, means, _ = mean_pu_table(self.by_model, self.task) if self.method == "wls" else (None, None, None)
-        if sizes is None:
+        if self.method == "wls":
+            sizes, means, _ = mean_pu_table(self.by_model, self.task)
+        else:
             sizes = np.array(list(self.by_model))
             means = np.array([np.mean([r["passes"] / r["samples"] for r in recs]) for recs in self.by_model.values()])
         return {"task": self.task, "method": self.method, "r": _r_of(self.records),
@@ -197,7 +198,7 @@ class InstanceTaskLawModel:
         ids, sizes, t, passes, samples, t0 = instance_arrays(self.records, self.task)
         n_pass = (passes > 0).sum(1)
         two = np.flatnonzero(n_pass >= 2)
-        theta, cov, ok = fit_two(t[two], passes[two], samples[two]) if len(two) else (np.zeros((0, 2)), None, np.zeros(0, bool))
+        theta, cov, ok = fit_two(t[two], passes[two], samples[two]) if len(two) else (np.zeros((0, 2)), np.zeros((0, 2, 2)), np.zeros(0, bool))
         good = ok & (np.sqrt(np.abs(cov[:, 1, 1])) < 5) if len(two) else ok
         if not good.any():
             raise AnalysisError(f"task {self.task}: no instance passed at 2 or more model sizes; the instance law cannot "

@@ -7,7 +7,8 @@ Predictions from a loaded fits file: `task_law_from_dict(d).predict(N, alpha)` (
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import Field, asdict, dataclass, field, fields
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import stats
@@ -29,6 +30,11 @@ def f_of(pu):
 class PUPrediction(tuple):
     """(estimate, low, high) arrays over the N asked for, unpacking like the old 3-tuple, plus the method used,
     why it was used, the level and what the interval is."""
+
+    method: str
+    why: str
+    level: float
+    interval: str
 
     def __new__(cls, estimate, low, high, method: str, why: str, level: float, interval: str):
         self = super().__new__(cls, (np.asarray(estimate, float), np.asarray(low, float), np.asarray(high, float)))
@@ -83,6 +89,14 @@ def _json(value):
 class _Contract:
     """to_dict/from_dict over the declared fields (plus read-only views for older readers)."""
     kind = ""
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]  # set by @dataclass on every subclass
+
+    @property
+    def params(self) -> dict:
+        raise NotImplementedError(f"{type(self).__name__} must define params")
+
+    def conf_int(self, alpha: float = 0.05) -> dict:
+        raise NotImplementedError(f"{type(self).__name__} must define conf_int")
 
     def _law_spec(self) -> dict:
         return {}
