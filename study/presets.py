@@ -7,24 +7,9 @@ from __future__ import annotations
 
 from trainer.ladder import load_spec
 
-SMOKE_SPEC = {
-    "name": "smoke", "description": "CI-sized ladder", "vocab_size": 512, "seq_len": 64,
-    "model": {"tie_embeddings": True, "ffn_multiple_of": 16},
-    "rungs": [
-        {"name": "s0", "d_model": 32, "n_layers": 1, "n_heads": 1, "tokens": [40960, 81920]},
-        {"name": "s1", "d_model": 48, "n_layers": 2, "n_heads": 1, "tokens": [40960, 81920]},
-        {"name": "s2", "d_model": 64, "n_layers": 2, "n_heads": 1, "tokens": [81920]},
-        {"name": "s3", "d_model": 96, "n_layers": 2, "n_heads": 2, "tokens": [81920]},
-    ],
-    "batch": {"global_batch_size": 16, "micro_batch_size": 16},
-    "lr": {"rule": "width", "base": 6.0e-3, "ref_d_model": 32},
-    "schedule": {"kind": "cosine", "warmup_fraction": 0.05, "min_lr_ratio": 0.1},
-    "checkpoints": {"log_spaced": 2, "every_tokens": 20480}, "seed": 1234, "val_tokens": 8192, "log_interval": 20,
-}
-
 PRESETS: dict[str, dict] = {
     # r = 2 everywhere: with r = 1 PassUntil falls back to a biased estimator (issue #15).
-    "smoke": {"spec": SMOKE_SPEC, "world": {"n_entities": 60, "test_facts": 12, "test_add": 12, "test_copy": 12,
+    "smoke": {"spec": "smoke", "world": {"n_entities": 60, "test_facts": 12, "test_add": 12, "test_copy": 12,
                                             "corpus_chars": 1_000_000},
               "eval_limit": 12, "passuntil": {"r": 2, "max_samples": 48, "batch_size": 48, "chunk_size": 16, "limit": 6},
               "dry_run_only": False},

@@ -35,6 +35,17 @@ def test_dry_run_commands_are_concrete(name):
         assert f"cat OUT/passuntil/shards/{task}/*.jsonl > OUT/passuntil/{task}.jsonl" in text
 
 
+@pytest.mark.parametrize("name", ["smoke", "tiny", "du2024", "hu2024"])
+def test_printed_training_commands_name_a_spec_that_loads(name):
+    """`ladder run SPEC` as printed resolves to the preset's own ladder (smoke's once lived only in Python)."""
+    from trainer.ladder import load_spec
+
+    chosen = preset(name)
+    specs = set(re.findall(r"-m trainer ladder run (\S+) ", dry_run(chosen, "OUT")))
+    assert len(specs) == 1, specs
+    assert load_spec(specs.pop()) == chosen["spec"]
+
+
 def test_tensor_parallel_size_divides_heads():
     assert [tensor_parallel_size(h, h) for h in (10, 12, 14, 21, 26, 38, 32)] == [2, 4, 2, 1, 2, 2, 8]
     assert tensor_parallel_size(32, 2) == 2
