@@ -82,19 +82,20 @@ def _changed(old: dict, new: dict) -> str:
 def resume_state(inst: Instance, index: int, rec: dict | None, new: dict) -> tuple[str, _State | None]:
     """What to do with an instance given its latest record in --out: ("new" | "done" | "continue" | "afresh", state).
 
-    A record that reached the new r or the new cap is reused as it is. One that needs more (a larger
-    --max-samples or --r) continues from its counts when it was sampled from the same distribution: its
-    chunk seeds are never reused (the next chunk index is past every chunk it drew; the unused tail of its
-    last chunk is dropped, which leaves the samples independent). Another distribution (temperature,
-    top_p, max_new_tokens) or chunking under the same seed is sampled afresh. Either way the new record
-    says `continued` and supersedes the old one (contracts.records)."""
+    A record sampled from another distribution (temperature, top_p, max_new_tokens) measures another pass
+    rate: it is sampled afresh, whatever its counts. Otherwise a record that reached the new r or the new cap
+    is reused as it is, and one that needs more (a larger --max-samples or --r) continues from its counts:
+    its chunk seeds are never reused (the next chunk index is past every chunk it drew; the unused tail of
+    its last chunk is dropped, which leaves the samples independent), unless another chunking under the same
+    seed would overlap them (then afresh). Either way the new record says `continued` and supersedes the
+    old one (contracts.records)."""
     if rec is None:
         return "new", _State(inst, index)
+    if not all(rec.get(k) == new[k] for k in SAMPLING):
+        return "afresh", _State(inst, index, continued=0)
     if rec["passes"] >= new["r"] or rec["samples"] >= new["max_samples"]:
         return "done", None
-    same_draws = all(rec.get(k) == new[k] for k in SAMPLING)
-    overlapping = rec.get("seed") == new["seed"] and rec.get("chunk_size") != new["chunk_size"]
-    if not same_draws or overlapping:
+    if rec.get("seed") == new["seed"] and rec.get("chunk_size") != new["chunk_size"]:
         return "afresh", _State(inst, index, continued=0)
     k = rec["samples"]
     return "continue", _State(inst, index, samples=k, passes=rec["passes"], issued_samples=k,
