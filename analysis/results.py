@@ -226,14 +226,16 @@ class LossLawResults:
         return dict(zip(self.names, self.point))
 
     def _evaluate(self, natural, N, D=None):
+        """The law at N (and D): a point (p,) -> like N; draws (B, p) -> (B, len(N)), by the fitting model's evaluate."""
+        from analysis.loss_law import LossLawModel, LossVsSizeModel
+
         natural = np.asarray(natural, float)
+        columns = natural.T[..., None] if natural.ndim == 2 else natural  # one (B, 1) column per parameter
         if self.law == "loss_law":
             if D is None:
                 raise AnalysisError("the loss law L(N, D) needs the token budget D (--tokens)")
-            E, A, alpha, B, beta = (natural[..., i, None] if natural.ndim == 2 else natural[i] for i in range(5))
-            return E + A / np.power(N, alpha) + B / np.power(D, beta)
-        L_inf, N0, alpha = (natural[..., i, None] if natural.ndim == 2 else natural[i] for i in range(3))
-        return L_inf + np.power(N0 / np.asarray(N, float), alpha)
+            return LossLawModel.evaluate(columns, N, D)
+        return LossVsSizeModel.evaluate(columns, N)
 
     def conf_int(self, alpha: float = 0.05) -> dict[str, tuple[float, float]]:
         draws = np.asarray(self.draws, float)
