@@ -261,13 +261,14 @@ class LossVsSizeModel:
         natural = lambda t: np.array([math.exp(t[0]), math.exp(t[1]), t[2]])  # noqa: E731
         point, draws = natural(theta), np.array([natural(t) for t in boots]).reshape(-1, 3)
         intervals = _percentile_intervals(self.names, draws)
+        resid = np.log(self.L) - np.log(self.evaluate(point, self.N))
         results = FitResults(
             law="loss_vs_size", formula="L(N) = L_inf + (N0 / N)^alpha",
             params=dict(zip(self.names, map(float, point))), intervals=intervals,
             data={"n_points": len(self.L), "N_min": float(self.N.min()), "N_max": float(self.N.max())},
-            gof={"rmse_log_loss": float(np.sqrt(np.mean((np.log(self.L) - np.log(self.evaluate(point, self.N))) ** 2)))},
+            gof={"rmse_log_loss": float(np.sqrt(np.mean(resid ** 2)))},
         )
-        results.extra["log_residuals"] = (np.log(self.L) - np.log(self.evaluate(point, self.N))).tolist()
+        results.extra["log_residuals"] = resid.tolist()
         results.draws = draws
         results.extra["bootstrap_draws"] = draws.tolist()
         results.extra["flags"] = bound_flags(self.names, point, draws, {"alpha": EXPONENT_BOUNDS})
