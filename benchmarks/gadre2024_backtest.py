@@ -55,18 +55,20 @@ def backtest(table: Path, work: Path, run=emergent, bootstrap: int = 100, level:
         law = work / f"law_{corpus}.json"
         run("fit", "loss-law", "--table", str(table), "--loss-col", "loss", *where, "--bootstrap", str(bootstrap),
             "--out", str(law))
+        targets = {r["run"]: r for r in rows if r["dataset"] == corpus and float(r["params"]) > TARGET_MIN_PARAMS}
+        actuals = {name: {f"{r['task']}|{r['metric']}": float(r["value"]) for r in rows if r["run"] == name}
+                   for name in targets}
         for method, model in METHODS.items():
             curves = work / f"curves_{method}_{corpus}.json"
             run("fit", "loss-curve", "--table", str(table), *where, "--model", model, "--bootstrap", str(bootstrap),
                 "--out", str(curves))
-            targets = {r["run"]: r for r in rows if r["dataset"] == corpus and float(r["params"]) > TARGET_MIN_PARAMS}
             for name, target in sorted(targets.items()):
                 out = work / f"pred_{method}_{name}.json"
                 run("predict", "--fits", str(law), "--fits", str(curves), "--params", target["params"],
                     "--tokens", target["tokens"], *[a for lv in sorted({level, *levels}) for a in ("--level", str(lv))],
                     "--out", str(out))
                 pred = json.loads(out.read_text())["prediction"]
-                actual = {f"{r['task']}|{r['metric']}": float(r["value"]) for r in rows if r["run"] == name}
+                actual = actuals[name]
                 for key, p in pred["tasks"].items():
                     low, high = p["value"]["intervals"][f"{level:g}"]
                     covered = {f"{lv:g}": bool(p["value"]["intervals"][f"{lv:g}"][0] <= actual[key]
