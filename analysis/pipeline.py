@@ -145,15 +145,18 @@ def largest_rung(checkpoints: list[dict]) -> float:
     return sizes[-1]
 
 
+def final_checkpoint_rows(eval_rows, size: float, loss: float) -> list[dict]:
+    """The final checkpoint's rows: same size, and the loss recorded for that checkpoint."""
+    return [r for r in eval_rows if float(r["params"]) == size and math.isclose(float(r["loss"]), loss, rel_tol=1e-9)]
+
+
 def actual_values(eval_rows, checkpoints, passuntil_records, size: float) -> dict:
     """What the held-out rung really did: its final loss, final-checkpoint scores and mean PU."""
     finals = [r for r in final_checkpoints(checkpoints) if float(r["params"]) == size]
     final = max(finals, key=lambda r: float(r["tokens"]))
     out: dict[str, Any] = {"loss": float(final["val_loss"]), "tokens": float(final["tokens"]), "tasks": {}, "passuntil": {}}
-    # The final checkpoint's rows: same size, and the loss recorded for that checkpoint.
-    for r in eval_rows:
-        if float(r["params"]) == size and math.isclose(float(r["loss"]), out["loss"], rel_tol=1e-9):
-            out["tasks"][f"{r['task']}|{r['metric']}"] = float(r["value"])
+    for r in final_checkpoint_rows(eval_rows, size, out["loss"]):
+        out["tasks"][f"{r['task']}|{r['metric']}"] = float(r["value"])
     by_task: dict[str, list[float]] = defaultdict(list)
     for rec in passuntil_records:
         if float(rec["params"]) == size:

@@ -43,10 +43,12 @@ def eval_command(targets, tasks, table, backend, batch_size, limit, device, mode
     from contracts.run_dir import check_weights, resolve_targets
 
     from lm_eval_tasks.evaluate import check_task_names
+    from lm_eval_tasks.preflight import declared
 
     names = [t.strip() for t in tasks.split(",") if t.strip()]
+    known = declared()  # the suite's YAMLs, read once for both checks below
     try:  # first: a misspelt task costs milliseconds, not a model load or an index
-        check_task_names(names)
+        check_task_names(names, known)
     except ValueError as err:
         raise InputError(f"--tasks: {err}") from None
     check_output_path(table, "--table")
@@ -62,7 +64,7 @@ def eval_command(targets, tasks, table, backend, batch_size, limit, device, mode
     from lm_eval_tasks.preflight import PreflightError, check_run
 
     try:  # the data (and the hub, offline mode when it cannot be reached) before any model loads
-        check_run(names, log=lambda line: click.echo(line, err=True))
+        check_run(names, log=lambda line: click.echo(line, err=True), names=known)
     except PreflightError as err:
         raise InputError(str(err)) from None
 

@@ -22,11 +22,12 @@ from contracts.run_dir import CheckpointRef, resolve_targets
 PER_TOKEN = "gold_nll_per_token"
 
 
-def check_task_names(names: list[str]) -> None:
-    """A one-line error naming the close matches of every name the suite does not declare (milliseconds)."""
+def check_task_names(names: list[str], known: dict[str, Path] | None = None) -> None:
+    """A one-line error naming the close matches of every name the suite does not declare (milliseconds);
+    `known` is preflight.declared() when the caller already has it."""
     from lm_eval_tasks.preflight import declared, unknown_names
 
-    known = declared()
+    known = declared() if known is None else known
     problem = unknown_names(names, known)  # names that look like ours: the close matches
     others = [n for n in names if n not in known and not n.startswith(("es_", "emergent_"))]
     if problem is None and others:  # `emergent eval` runs the suite's tasks only

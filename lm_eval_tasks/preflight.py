@@ -179,9 +179,11 @@ def model_problem(model_path: str | None) -> str | None:
     return None
 
 
-def check_run(requested: list[str], model_path: str | None = None, log=print) -> list[str]:
-    """Raise PreflightError for the first problem; returns the suite's tasks the request covers."""
-    names = declared()
+def check_run(requested: list[str], model_path: str | None = None, log=print,
+              names: dict[str, Path] | None = None) -> list[str]:
+    """Raise PreflightError for the first problem; returns the suite's tasks the request covers.
+    `names` is declared() when the caller already has it (the YAMLs are then not read again)."""
+    names = declared() if names is None else names
     problem = unknown_names(requested, names)
     if problem:
         raise PreflightError(problem)

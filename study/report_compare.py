@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from analysis.pipeline import final_checkpoint_rows
 from analysis.task_law import record_pu
 
 
@@ -95,8 +96,7 @@ def _intervals(entry: dict, levels: list[float]) -> dict[float, tuple[float, flo
 
 def _final_rows(eval_rows: list[dict], size: float, loss: float) -> dict[str, dict]:
     """The held-out rung's final-checkpoint rows by task|metric (the rows analysis.pipeline.actual_values reads)."""
-    return {f"{r['task']}|{r['metric']}": r for r in eval_rows
-            if float(r["params"]) == size and math.isclose(float(r["loss"]), loss, rel_tol=1e-9)}
+    return {f"{r['task']}|{r['metric']}": r for r in final_checkpoint_rows(eval_rows, size, loss)}
 
 
 def _float(value) -> float | None:
