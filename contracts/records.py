@@ -86,11 +86,8 @@ def _problem(record: dict) -> tuple[str, str] | None:
             if f.nullable:
                 continue
             return f"{f.name!r} is null", f"{f.name!r} is null"
-        wrong_type = f"{f.name!r} is {value!r}, not {'/'.join(t.__name__ for t in f.types)}"
-        if isinstance(value, bool) and bool not in f.types:
-            return f"{f.name!r} of the wrong type", wrong_type
-        if not isinstance(value, f.types):
-            return f"{f.name!r} of the wrong type", wrong_type
+        if (isinstance(value, bool) and bool not in f.types) or not isinstance(value, f.types):
+            return f"{f.name!r} of the wrong type", f"{f.name!r} is {value!r}, not {'/'.join(t.__name__ for t in f.types)}"
         if isinstance(value, float) and not math.isfinite(value):
             return f"{f.name!r} not finite", f"{f.name!r} is {value}"
         if f.check is not None and not f.check(value):

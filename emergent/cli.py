@@ -14,7 +14,7 @@ from importlib import metadata
 
 import click
 
-from contracts.boundary import BoundaryGroup, debugging, library_errors  # noqa: F401  (re-exported)
+from contracts.boundary import BoundaryGroup
 
 from analysis.cli import convert_group, fit_group, predict_command
 from lm_eval_tasks.cli import eval_command
