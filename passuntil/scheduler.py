@@ -190,7 +190,8 @@ def _plan_resume(task: Task, chosen: list[Instance], latest: dict, settings: Set
     """The instances to sample, with one line saying what was reused from --out, continued or redone."""
     new = {"r": settings.r, "max_samples": settings.max_samples, "temperature": settings.temperature,
            "top_p": settings.top_p, "max_new_tokens": max_new, "seed": settings.seed, "chunk_size": settings.chunk_size}
-    olds = [dict(o) for o in {tuple(_settings_of(rec).items()) for rec in latest.values()}]
+    # Distinct earlier settings in file order (a set's order varies with string hashing between runs).
+    olds = [dict(o) for o in dict.fromkeys(tuple(_settings_of(rec).items()) for rec in latest.values())]
     differing = [o for o in olds if any(o.get(k) != new[k] for k in (*STOPPING, *SAMPLING))]
     if differing:
         log(f"warning: {out_path} holds {task.name} records of this model sampled with {_changed(differing[0], new)} "
