@@ -12,10 +12,11 @@ for an unbounded metric). The curves of z(L):
 `clip` saturates at the floor and the ceiling the sigmoid has, so no curve predicts beyond the
 ceiling (accuracy above 100%) nor far below chance. The floor is min(0, lowest observed z).
 
-The model used for prediction is the one with the smallest held-out error across runs: fitted on the
-sizes below a size and scored on that size, for the two largest sizes (forward chaining: what an
-extrapolation to a larger model asks of the curve); with fewer than three sizes, leave-one-run-out;
-with a single run, BIC (said so in the result). This is deliberately separate from the emergence
+The model used for prediction is chosen by held-out error across runs: fitted on the sizes below a
+size and scored on that size, for the two largest sizes (forward chaining: what an extrapolation to a
+larger model asks of the curve); with fewer than three sizes, leave-one-run-out; with a single run,
+BIC (said so in the result). The choice is the simplest model within one standard error (over the
+held-out runs) of the smallest held-out error. This is deliberately separate from the emergence
 classification (loss_curve.py), which answers its own question with its own test.
 
 Prediction intervals are Monte Carlo: curves refitted on runs resampled with replacement (between-run
@@ -177,13 +178,57 @@ def heldout_folds(params: np.ndarray, runs: np.ndarray) -> tuple[str, list[tuple
     return "none (fewer than 3 runs): BIC", []
 
 
+def _parsimonious(models) -> str:
+    """Fewest parameters first; among equals, MODELS' order."""
+    return min(models, key=lambda m: (len(PARAM_NAMES[m]), MODELS.index(m) if m in MODELS else len(MODELS)))
+
+
 def _pick(scores: dict) -> str:
-    """The smallest score, with parsimony among near-ties: a held-out score within TIE_TOLERANCE of the
-    best is no evidence for more parameters (the jump otherwise wins on noise); among equals, MODELS' order."""
+    """The smallest score (BIC), with parsimony among near-ties: within TIE_TOLERANCE of the best."""
     finite = {m: s for m, s in scores.items() if math.isfinite(s)} or scores
     best = min(finite.values())
-    near = [m for m in finite if finite[m] <= best * (1 + TIE_TOLERANCE) + 1e-12]
-    return min(near, key=lambda m: (len(PARAM_NAMES[m]), MODELS.index(m) if m in MODELS else len(MODELS)))
+    return _parsimonious([m for m in finite if finite[m] <= best * (1 + TIE_TOLERANCE) + 1e-12])
+
+
+def _se_of_difference(diff, counts, weight) -> float:
+    """Standard error of a difference of held-out MSEs, clustered by held-out run: `diff` and `counts`
+    are each run's difference of squared-error sums and its number of points; `weight` how many times
+    each run is counted (1, or its multiplicity in a resample)."""
+    clusters = float(weight.sum())
+    if clusters < 2:
+        return 0.0
+    total = float((weight * counts).sum())
+    mean = float((weight * diff).sum()) / total
+    spread = float((weight * (diff - counts * mean) ** 2).sum())
+    return math.sqrt(clusters / (clusters - 1) * spread) / total
+
+
+def _pick_heldout(squared: dict, counts, candidates, weight=None) -> str:
+    """The simplest model whose held-out error is not distinguishable from the best's: within one
+    standard error of the best MSE (the difference's SE over held-out runs: the "one-standard-error
+    rule" of cross-validation, Hastie et al. 2009 section 7.10) or within TIE_TOLERANCE of its RMSE.
+    On a few held-out runs the smallest error alone picks flexible curves on noise (a sigmoid fitted to
+    a task at chance climbs to the ceiling far beyond the data); parsimony wins unless the data say
+    otherwise. Models not scored (unfittable folds) are chosen only if none was."""
+    counts = np.asarray(counts, float)
+    weight = np.ones_like(counts) if weight is None else np.asarray(weight, float)
+    if not squared:
+        return _parsimonious(candidates)
+    total = max(float((weight * counts).sum()), 1.0)
+    mse = {m: float((weight * sq).sum()) / total for m, sq in squared.items()}
+    best = min(mse, key=lambda m: mse[m])
+    near = [m for m in mse
+            if mse[m] <= mse[best] + _se_of_difference(squared[m] - squared[best], counts, weight) + 1e-15
+            or math.sqrt(mse[m]) <= math.sqrt(mse[best]) * (1 + TIE_TOLERANCE) + 1e-12]
+    return _parsimonious(near)
+
+
+def _per_run_squares(residuals: dict, test_runs) -> tuple[dict, np.ndarray, np.ndarray]:
+    """(each model's squared held-out residuals summed per held-out run, points per run, run labels)."""
+    labels, codes = np.unique(np.asarray(test_runs), return_inverse=True)
+    squared = {m: np.bincount(codes, weights=np.asarray(r, float) ** 2, minlength=len(labels))
+               for m, r in residuals.items() if r is not None}
+    return squared, np.bincount(codes, minlength=len(labels)).astype(float), labels
 
 
 def select_model(loss, z, params, runs, models, ceiling, floor, l_ref) -> dict:
@@ -214,7 +259,12 @@ def select_model(loss, z, params, runs, models, ceiling, floor, l_ref) -> dict:
         all_folds[model] = held_out
         scores[model] = math.inf if held_out is None else float(np.sqrt(np.mean(held_out ** 2)))
     test_runs = np.concatenate([runs[test] for _, test in folds]) if folds else np.array([])
-    return {"chosen": _pick(scores), "scheme": scheme, "criterion": "BIC" if not folds else "held-out RMSE",
+    if folds:
+        chosen = _pick_heldout(*_per_run_squares(all_folds, test_runs)[:2], list(models))
+        rule = "the fewest parameters within one standard error (over held-out runs) of the smallest held-out MSE"
+    else:
+        chosen, rule = _pick(scores), f"the smallest BIC; within {TIE_TOLERANCE:.0%} of it, the fewest parameters"
+    return {"chosen": chosen, "scheme": scheme, "criterion": "BIC" if not folds else "held-out RMSE", "rule": rule,
             "scores": scores, "last_fold_residuals": last_fold, "heldout_residuals": all_folds, "heldout_runs": test_runs}
 
 
@@ -229,15 +279,12 @@ def resampled_choices(selection: dict, n_boot: int, seed: int = 0) -> list[str]:
     test_runs = np.asarray(selection.get("heldout_runs", []))
     if not residuals or not len(test_runs):
         return [selection["chosen"]] * n_boot
-    labels, codes = np.unique(test_runs, return_inverse=True)
-    squared = {m: np.bincount(codes, weights=np.asarray(r) ** 2, minlength=len(labels)) for m, r in residuals.items()}
-    counts = np.bincount(codes, minlength=len(labels))
+    squared, counts, labels = _per_run_squares(residuals, test_runs)
     rng = np.random.default_rng(seed + 7919)
     choices = []
     for _ in range(n_boot):
         weight = np.bincount(rng.integers(0, len(labels), len(labels)), minlength=len(labels))
-        scores = {m: float(np.sqrt((weight * sq).sum() / max((weight * counts).sum(), 1))) for m, sq in squared.items()}
-        choices.append(_pick({**{m: math.inf for m in selection["scores"]}, **scores}))
+        choices.append(_pick_heldout(squared, counts, list(selection["scores"]), weight))
     return choices
 
 
@@ -261,29 +308,30 @@ def bootstrap_runs(model, theta, loss, z, runs, ceiling, l_ref, n_boot: int, see
 
 
 def predictive_draws(model, draws, residuals, loss_draws, ceiling, floor, l_ref, seed: int = 0,
-                     growth: dict | None = None) -> np.ndarray:
+                     growth: dict | None = None, params: float | None = None) -> np.ndarray:
     """z of a new checkpoint at each loss draw: a resampled curve plus a resampled residual, clipped.
     With `growth` the residuals are standardised and scaled by the error's sd at each draw's
-    extrapolation distance (see extrapolation_growth)."""
+    extrapolation distance in loss, and in model size when `params` is given (see extrapolation_growth)."""
     rng = np.random.default_rng(seed)
     loss_draws = np.atleast_1d(np.asarray(loss_draws, float))
     n = len(loss_draws)
-    params = draws[rng.integers(0, len(draws), n)]
+    params_draws = draws[rng.integers(0, len(draws), n)]
     noise = np.asarray(residuals, float)[rng.integers(0, len(residuals), n)] if len(residuals) else np.zeros(n)
     if growth:
-        noise = noise * error_sd(growth, loss_draws)
-    z = evaluate(model, params, loss_draws, ceiling, floor, l_ref, paired=True)
+        noise = noise * error_sd(growth, loss_draws, params)
+    z = evaluate(model, params_draws, loss_draws, ceiling, floor, l_ref, paired=True)
     return np.clip(z + noise, floor, ceiling if ceiling is not None else np.inf)
 
 
 # ------------------------------------------------------------------------- extrapolation error
 def extrapolation_residuals(model, loss, z, params, ceiling, floor, l_ref):
     """Held-out residuals at several extrapolation distances: for each size s with at least two sizes
-    below it, fit on the sizes below s and predict every size >= s. Returns (residuals, distances),
-    the distance being how far a test point's loss lies below the lowest training loss (0 if not below).
-    Empty arrays with fewer than three sizes."""
+    below it, fit on the sizes below s and predict every size >= s. Returns (residuals, loss distances,
+    size distances, number of fits): how far a test point's loss lies below the lowest training loss (0
+    if not below), and how many e-folds its size lies above the largest training size. Empty arrays
+    with fewer than three sizes."""
     sizes = np.unique(params)
-    resid, dist = [], []
+    resid, dist, size_dist = [], [], []
     for s in sizes[2:]:
         train, test = params < s, params >= s
         if train.sum() < MIN_POINTS_PER_PARAM * len(PARAM_NAMES[model]) or np.ptp(loss[train]) <= 0:
@@ -291,30 +339,50 @@ def extrapolation_residuals(model, loss, z, params, ceiling, floor, l_ref):
         theta = fit_model(model, loss[train], z[train], ceiling, l_ref)
         resid.append(z[test] - evaluate(model, theta, loss[test], ceiling, floor, l_ref))
         dist.append(np.clip(loss[train].min() - loss[test], 0.0, None))
+        size_dist.append(np.log(params[test] / params[train].max()))
     if not resid:
-        return np.array([]), np.array([])
-    return np.concatenate(resid), np.concatenate(dist)
+        return np.array([]), np.array([]), np.array([]), 0
+    return np.concatenate(resid), np.concatenate(dist), np.concatenate(size_dist), len(resid)
 
 
-def extrapolation_growth(resid, dist, loss_min: float) -> dict | None:
-    """How the held-out error grows with extrapolation distance d: var(d) = a + b d^2 (an error that
-    grows linearly with distance, the first-order behaviour of a misspecified or uncertain curve),
-    fitted to the squared held-out residuals by non-negative least squares. Returns the growth and the
-    residuals standardised by it, or None when the distances do not vary enough to learn b."""
+def extrapolation_growth(resid, dist, loss_min: float, size_dist=None, params_max: float | None = None) -> dict | None:
+    """How the held-out error grows with extrapolation distance: var = a + b d^2 + c e^2, d the
+    distance in loss below the data and e the e-folds of model size above it (an error that grows
+    linearly with each distance, the first-order behaviour of a misspecified or uncertain curve; the
+    size term carries what loss alone does not: a larger model at the same loss is further from the
+    data, and real ladders miss more there). Fitted to the squared held-out residuals by non-negative
+    least squares. Returns the growth and the residuals standardised by it, or None when the loss
+    distances do not vary enough to learn b. Without size distances (or when they cannot be told
+    apart from the loss distances' design) c is 0."""
     from scipy.optimize import nnls
 
     resid, dist = np.asarray(resid, float), np.asarray(dist, float)
     if len(resid) < 10 or np.ptp(dist) <= 0 or len(np.unique(dist)) < 3:
         return None
-    (a, b), _ = nnls(np.column_stack([np.ones_like(dist), dist ** 2]), resid ** 2)
+    columns = [np.ones_like(dist), dist ** 2]
+    size = None if size_dist is None or params_max is None else np.asarray(size_dist, float)
+    with_size = size is not None and np.ptp(size) > 0
+    if size is not None and with_size:
+        columns.append(size ** 2)
+    coef, _ = nnls(np.column_stack(columns), resid ** 2)
+    a, b = float(coef[0]), float(coef[1])
+    c = float(coef[2]) if with_size else 0.0
     if a <= 0:  # all error from distance: keep a small floor so that standardising stays finite
         a = max(1e-12, 0.01 * float(np.mean(resid ** 2)))
-    growth = {"a": float(a), "b": float(b), "loss_min": float(loss_min)}
-    standardised = resid / np.sqrt(a + b * dist ** 2)
+    growth = {"a": a, "b": b, "loss_min": float(loss_min)}
+    variance = a + b * dist ** 2
+    if size is not None and with_size:
+        growth.update(c=c, params_max=float(params_max or 0.0))
+        variance = variance + c * size ** 2
+    standardised = resid / np.sqrt(variance)
     return {**growth, "standardised": np.concatenate([standardised, -standardised])}
 
 
-def error_sd(growth: dict, loss) -> np.ndarray:
-    """sd of the held-out error at each loss: sqrt(a + b d^2), d = how far the loss lies below the data."""
+def error_sd(growth: dict, loss, params: float | None = None) -> np.ndarray:
+    """sd of the held-out error at each loss: sqrt(a + b d^2 + c e^2), d = how far the loss lies below
+    the data, e = e-folds of `params` above the largest fitted size (0 when not given)."""
     d = np.clip(growth["loss_min"] - np.asarray(loss, float), 0.0, None)
-    return np.sqrt(growth["a"] + growth["b"] * d ** 2)
+    variance = growth["a"] + growth["b"] * d ** 2
+    if params is not None and growth.get("c"):
+        variance = variance + growth["c"] * max(0.0, math.log(float(params) / growth["params_max"])) ** 2
+    return np.sqrt(variance)

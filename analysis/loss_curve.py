@@ -334,7 +334,8 @@ def fit_performance_curve(loss, value, random_baseline=None, params=None, runs=N
                             "sigmoid needs a bounded metric)")
     selection = curve_family.select_model(loss, z, params, runs, candidates, ceiling, floor, l_ref)
     if model != "auto":
-        selection = {**selection, "chosen": model, "criterion": f"--model {model} (held-out RMSE shown for reference)"}
+        selection = {**selection, "chosen": model, "criterion": f"--model {model} (held-out RMSE shown for reference)",
+                     "rule": f"fixed by --model {model}"}
     chosen = selection["chosen"]
     theta = curve_family.fit_model(chosen, loss, z, ceiling, l_ref)
     resid = z - curve_family.evaluate(chosen, theta, loss, ceiling, floor, l_ref)
@@ -384,13 +385,15 @@ def _growth(model, loss, z, params, ceiling, floor, l_ref, runs) -> dict | None:
     its standardised residuals as quantiles; None without three sizes and several runs."""
     if len(np.unique(runs)) < 2:
         return None
-    resid, dist = curve_family.extrapolation_residuals(model, loss, z, np.asarray(params), ceiling, floor, l_ref)
-    growth = curve_family.extrapolation_growth(resid, dist, float(loss.min()))
+    params = np.asarray(params, float)
+    resid, dist, size_dist, n_fits = curve_family.extrapolation_residuals(model, loss, z, params, ceiling, floor, l_ref)
+    growth = curve_family.extrapolation_growth(resid, dist, float(loss.min()), size_dist, float(params.max()))
     if growth is None:
         return None
     u = growth.pop("standardised")
     growth["standardised_quantiles"] = [float(v) for v in (np.quantile(u, np.linspace(0, 1, 101)) if len(u) > 101 else np.sort(u))]
     growth["n_residuals"] = int(len(resid))
+    growth["n_fits"] = int(n_fits)  # the extrapolation fits behind b: its degrees of freedom when pooled
     return growth
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from analysis.emergence import EmergenceModel
+from analysis.growth_pooling import pool_growth
 from analysis.loss_curve import collapse_test, fit_performance_curve
 from analysis.loss_law import LossLawModel, LossVsSizeModel
 from analysis.preprocess import check_limits
@@ -88,6 +89,7 @@ def fit_loss_curves(eval_rows: list[dict], metrics: list[str] | None = None, mod
                                           metric=metric, task=task, runs=runs, higher=higher)
         except AnalysisError as err:
             skipped[f"{key} (collapse)"] = str(err)
+    pool_growth(curves)  # the tasks share the loss axis: each task's extrapolation error learns from the others
     return {"loss_curves": curves, "collapse": collapse, "skipped": skipped}
 
 

@@ -70,7 +70,7 @@ def predict(fits: dict, N: float | None = None, D: float | None = None, n_draws:
         out["loss"] = _summary(loss_point, loss_samples, levels, "loss law: bootstrap over runs + log residual")
     for key, d in fits.get("loss_curves", {}).items():
         curve = LossCurveResults.from_dict(d)
-        samples = curve.samples(loss_point, loss_samples, n_draws, seed)
+        samples = curve.samples(loss_point, loss_samples, n_draws, seed, params=N)
         summary = _summary(curve.curve([loss_point])[0], samples, levels, curve.method(loss_samples is not None))
         out["tasks"][key] = {"metric": curve.metric, "classification": curve.classification, "model": curve.model,
                              "value": summary, "random_baseline": curve.random_baseline,

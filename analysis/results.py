@@ -98,6 +98,18 @@ def _made_with() -> dict:
     return {"versions": made["versions"], "git_revision": made["git_revision"]}
 
 
+def _growth_line(g: dict) -> str:
+    """The prediction scatter's growth in one line: var = a + b d^2 (+ c e^2), and b's pooling."""
+    size = f" + {_fmt(g['c'])} e^2 (e: e-folds of size above {_fmt(g['params_max'])})" if g.get("c") else ""
+    line = (f"scatter: var = {_fmt(g['a'])} + {_fmt(g['b'])} d^2{size} (d: loss below {_fmt(g['loss_min'])}; "
+            f"from {g.get('n_fits', '?')} extrapolation fits)")
+    pooled = g.get("pooled")
+    if pooled:
+        weight = "complete pooling" if pooled.get("prior_weight") is None else f"prior weight {_fmt(pooled['prior_weight'])} fits"
+        line += f"; b pooled over {pooled['tasks']} tasks (own {_fmt(g['b_task'])}, ladder mean {_fmt(pooled['mean_b'])}, {weight})"
+    return line
+
+
 @dataclass
 class LossCurveResults:
     """Performance vs loss for one (task, metric), for prediction: the curve chosen by held-out error,
@@ -147,9 +159,10 @@ class LossCurveResults:
         return self._z_to_value(evaluate(self.model, theta, np.atleast_1d(np.asarray(loss, float)), self.ceiling,
                                          self.floor, self.l_ref))
 
-    def samples(self, x, loss_draws=None, n_draws: int = 4000, seed: int = 0) -> np.ndarray:
+    def samples(self, x, loss_draws=None, n_draws: int = 4000, seed: int = 0, params: float | None = None) -> np.ndarray:
         """Draws of the metric's value of a new checkpoint at loss x (or at the given loss draws); with a
-        mixture, each draw's curve is the chosen one or another in the shares the resampled choice gave."""
+        mixture, each draw's curve is the chosen one or another in the shares the resampled choice gave.
+        `params`: the new model's size, when known (the scatter grows with it beyond the fitted sizes)."""
         from analysis.curve_family import predictive_draws
 
         rng = np.random.default_rng(seed)
@@ -160,7 +173,8 @@ class LossCurveResults:
         counts = rng.multinomial(n_draws, np.clip(shares, 0, None) / np.clip(shares, 0, None).sum()) if self.mixture else [n_draws]
         edges = np.concatenate([[0], np.cumsum(counts)])
         z = np.concatenate([predictive_draws(m, np.asarray(d, float), g["standardised_quantiles"] if g else q, draws[a:b],
-                                             self.ceiling, self.floor, self.l_ref, seed=seed + i, growth=g)
+                                             self.ceiling, self.floor, self.l_ref, seed=seed + i, growth=g,
+                                             params=params)
                             for i, ((m, d, q, g), a, b) in enumerate(zip(parts, edges, edges[1:])) if b > a])
         return self._z_to_value(z)
 
@@ -169,14 +183,19 @@ class LossCurveResults:
         curves = f"{self.model} curve" + (f" (mixed with{mix[1:]} as the choice on resampled held-out runs)" if mix else "")
         scatter = ("held-out residuals scaled by extrapolation distance" if self.scatter_growth
                    else "checkpoint residuals")
+        pooled = (self.scatter_growth or {}).get("pooled")
+        if pooled:
+            scatter += f" (growth pooled over {pooled['tasks']} tasks)"
         return (f"{curves}; bootstrap over runs + {scatter}"
                 + (" + loss-law draws" if with_loss_draws else " at a fixed loss"))
 
-    def predict(self, x, alpha: float = 0.05, loss_draws=None, n_draws: int = 4000, seed: int = 0) -> dict:
+    def predict(self, x, alpha: float = 0.05, loss_draws=None, n_draws: int = 4000, seed: int = 0,
+                params: float | None = None) -> dict:
         """The metric's value of a new checkpoint at loss x (scalar): estimate and a prediction interval.
 
-        loss_draws: draws of an uncertain loss (e.g. from the loss law) instead of the fixed x."""
-        low, high = _quantile_interval(self.samples(x, loss_draws, n_draws, seed), alpha)
+        loss_draws: draws of an uncertain loss (e.g. from the loss law) instead of the fixed x;
+        params: the new model's size, when known."""
+        low, high = _quantile_interval(self.samples(x, loss_draws, n_draws, seed, params), alpha)
         return {"estimate": float(self.curve([x])[0]), "low": low, "high": high, "level": 1 - alpha,
                 "method": self.method(loss_draws is not None)}
 
@@ -190,6 +209,10 @@ class LossCurveResults:
                               [(name, _fmt(value), _interval(ci[name])) for name, value in self.params.items()])]
         scores = ", ".join(f"{m} {_fmt(v)}" for m, v in self.selection["scores"].items())
         lines.append(f"{self.selection['criterion']} per model: {scores}")
+        if self.selection.get("rule"):
+            lines.append(f"choice: {self.selection['rule']}")
+        if self.scatter_growth:
+            lines.append(_growth_line(self.scatter_growth))
         lines.append(f"ceiling (above random): {_fmt(self.ceiling) if self.ceiling is not None else 'none (unbounded)'}; "
                      f"direction: {'higher' if self.higher_is_better else 'lower'} is better")
         lines.append(f"emergence test (separate): {self.classification}")

@@ -158,7 +158,7 @@ def leave_one_run_out(table: Path, bootstrap: int = 20, levels=(0.9, 0.95), task
                                         n_boot=bootstrap, classify=False)
             actual = float(held["value"])
             for lv in levels:
-                p = fit.predict(float(held["loss"]), alpha=1 - lv, n_draws=2000)
+                p = fit.predict(float(held["loss"]), alpha=1 - lv, n_draws=2000, params=float(held["params"]))
                 hits[f"{lv:g}"].append(p["low"] <= actual <= p["high"])
             errors.append(abs(fit.curve([float(held["loss"])])[0] - actual))
     return {"pairs": len(errors), "coverage": {k: sum(v) / len(v) for k, v in hits.items()},

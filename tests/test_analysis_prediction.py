@@ -90,3 +90,23 @@ def test_nothing_predicted_beyond_the_ceiling_and_round_trip():
         again = LossCurveResults.from_dict(fit.to_dict())
         assert again == fit and again.predict(2.5) == fit.predict(2.5)
         assert set(fit.conf_int(0.1)) == set(fit.params) and fit.model in fit.summary()
+
+
+def test_error_growth_with_model_size_is_learnt_apart_from_loss_distance():
+    """Held-out errors that grow with the e-folds of size beyond the data (at the same loss distance)
+    give c > 0; a prediction for a larger model then gets a wider scatter than one at the largest size.
+    Errors that do not depend on size leave c near 0."""
+    from analysis.curve_family import error_sd, extrapolation_growth
+
+    rng = np.random.default_rng(3)
+    dist = np.tile([0.0, 0.1, 0.2, 0.3], 60)
+    size_dist = np.repeat([0.5, 1.0, 1.5, 2.0], 60)
+    resid = rng.normal(0, np.sqrt(1e-4 + 0.01 * dist ** 2 + 4e-4 * size_dist ** 2))
+    growth = extrapolation_growth(resid, dist, 2.0, size_dist, params_max=1e8)
+    assert 1.5e-4 < growth["c"] < 8e-4, growth  # truth 4e-4
+    same, larger = error_sd(growth, [2.0], 1e8)[0], error_sd(growth, [2.0], 1e8 * np.e ** 2)[0]
+    assert larger > 1.5 * same, (same, larger)
+    assert error_sd(growth, [2.0])[0] == same  # size unknown: the loss distance alone
+    flat = extrapolation_growth(rng.normal(0, np.sqrt(1e-4 + 0.01 * dist ** 2)), dist, 2.0, size_dist, 1e8)
+    assert flat["c"] < 5e-5, flat
+
