@@ -72,8 +72,9 @@ def fit_group():
 @click.option("--tokens-col", default="tokens", show_default=True)
 @click.option("--model", default="auto", show_default=True,
               type=click.Choice(["auto", "sigmoid", "hinge", "jump", "line", "exponential"]),
-              help="Curve used for prediction; auto: the smallest held-out error across runs among sigmoid, hinge, "
-                   "jump and line (exponential: Gadre et al.'s error = e - k exp(-gamma L), a baseline).")
+              help="Curve used for prediction; auto: by held-out error across runs among sigmoid, hinge, jump and "
+                   "line, the simplest within one standard error of the best (exponential: Gadre et al.'s "
+                   "error = e - k exp(-gamma L), a baseline).")
 @click.option("--bootstrap", default=200, show_default=True, help="Refits over runs resampled with replacement.")
 @_preprocessing
 @click.option("--out", required=True, type=click.Path(dir_okay=False))

@@ -58,7 +58,8 @@ def curves(fits: dict) -> list[str]:
     schemes = sorted({str((fit.get("selection") or {}).get("scheme")) for fit in found.values()})
     return ["## Performance vs loss", "",
             "Per task and metric: which way is better, the curve used for prediction (sigmoid, hinge, jump or line, "
-            f"chosen by the smallest held-out error: {'; '.join(schemes) or '-'}) and that error (RMSE above random); "
+            f"chosen by held-out error, the simplest within one standard error of the smallest: "
+            f"{'; '.join(schemes) or '-'}) and that error (RMSE above random); "
             "separately, the emergence test (threshold model better by > 6 BIC and random above it) with its threshold "
             "eta and 95% interval, the BIC margin, Spearman's rho between the metric's value and the loss (negative: "
             "the value rises as loss falls, as accuracy should; positive for an improving lower-is-better metric such as "

@@ -55,7 +55,7 @@ def test_prediction_interval_coverage_for_a_new_larger_run(kind):
         for N in (3e8, 1e9):
             for _ in range(2):
                 loss, acc = run_series(rng, kind, N)
-                p = fit.predict(loss[-1], alpha=0.1, n_draws=2000)
+                p = fit.predict(loss[-1], alpha=0.1, n_draws=2000, params=N)
                 assert 0.0 <= p["low"] <= p["high"] <= 1.0
                 hits.append(p["low"] <= acc[-1] <= p["high"])
     coverage = float(np.mean(hits))
