@@ -8,7 +8,9 @@ how far it is extrapolated. Worse, a task flat at chance has tiny residuals at e
 and no way to see that tasks like it start to rise further on (MMLU on Gadre et al.'s ladder).
 
 All tasks of a ladder share the loss axis, so b (in units of the score above random per unit of loss
-squared) is comparable across tasks with a bounded score. The pooled estimate treats each task's b
+squared) is comparable across tasks whose score is a proportion: higher-is-better metrics bounded by 1
+(accuracy, exact match, pass rates). Lower-is-better metrics (NLL, bits per byte, Brier) have scales
+of their own and keep their own b. The pooled estimate treats each task's b
 as b_t * W_t with W_t ~ chi2(nu_t) / nu_t (nu_t its number of extrapolation fits) and b_t drawn from
 an inverse-gamma prior across tasks, whose mean and weight nu_0 come from the tasks' own estimates by
 moments. Each task's b becomes its posterior mean (nu_0 mean + nu_t b_t) / (nu_0 + nu_t): tasks whose
@@ -50,23 +52,28 @@ def _growths(curve):
         yield other.get("scatter_growth")
 
 
+def poolable(curve) -> bool:
+    """A score on the proportion scale: higher is better and bounded by 1 (see the module's note)."""
+    return bool(curve.higher_is_better) and curve.ceiling is not None
+
+
 def pool_growth(curves: dict) -> dict | None:
-    """Shrink the growth b of every bounded-score curve (LossCurveResults, updated in place) toward the
-    ladder's pooled prior, from the chosen curves' estimates. Each growth keeps its own estimate as
+    """Shrink the growth b of every proportion-scale curve (LossCurveResults, updated in place) toward
+    the ladder's pooled prior, from the chosen curves' estimates. Each growth keeps its own estimate as
     `b_task` and gains `pooled`. Returns the prior ({tasks, mean_b, prior_weight}) or None."""
     chosen = [c.scatter_growth for c in curves.values()
-              if c.ceiling is not None and c.scatter_growth and c.scatter_growth.get("n_fits")]
-    prior = pooled_prior([g["b"] for g in chosen], [g["n_fits"] for g in chosen])
+              if poolable(c) and c.scatter_growth and c.scatter_growth.get("n_fits")]
+    prior = pooled_prior([g.get("b_task", g["b"]) for g in chosen], [g["n_fits"] for g in chosen])
     if prior is None:
         return None
     mean, weight = prior
     summary = {"tasks": len(chosen), "mean_b": mean, "prior_weight": None if math.isinf(weight) else weight}
     for curve in curves.values():
-        if curve.ceiling is None:
+        if not poolable(curve):
             continue
         for growth in _growths(curve):
-            if growth and growth.get("n_fits") and "b_task" not in growth:
-                growth["b_task"] = growth["b"]
-                growth["b"] = shrink(growth["b"], growth["n_fits"], mean, weight)
+            if growth and growth.get("n_fits"):
+                own = growth.setdefault("b_task", growth["b"])  # pooling twice starts from the task's own b again
+                growth["b"] = shrink(own, growth["n_fits"], mean, weight)
                 growth["pooled"] = summary
     return summary

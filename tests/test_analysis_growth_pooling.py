@@ -74,3 +74,35 @@ def test_pooled_growth_covers_the_real_ladder_targets():
     for size in ("1.4B", "6.9B"):
         assert coverage[("pooled", size)] >= 0.84, coverage
         assert coverage[("pooled", size)] >= coverage[("own", size)] + 0.03, coverage
+
+
+def test_only_proportion_scores_are_pooled():
+    """Four accuracy tasks and one NLL task fitted on one ladder: the accuracies share a prior, the NLL
+    (another scale) keeps its own growth; every pooled growth records its own b and the prior."""
+    from analysis.growth_pooling import pool_growth
+    from analysis.loss_curve import fit_performance_curve
+
+    rng = np.random.default_rng(1)
+    sizes = [1e7, 3e7, 1e8, 3e8, 1e9]
+    loss = np.array([1.9 + 30.0 * N ** -0.2 * f ** -0.15 for N in sizes for _ in range(2) for f in (0.3, 0.6, 1.0)])
+    params = np.repeat(sizes, 6)
+    runs = [f"{N:g}-{k}" for N in sizes for k in range(2) for _ in range(3)]
+    curves = {}
+    for j, slope in enumerate((0.1, 0.2, 0.3, 0.4)):
+        value = np.clip(0.25 + slope * (3.6 - loss) + rng.normal(0, 0.02, len(loss)), 0, 1)
+        curves[f"t{j}|acc"] = fit_performance_curve(loss, value, [0.25] * len(loss), params, runs, task=f"t{j}",
+                                                    n_boot=0, classify=False)
+    nll = 0.5 + 0.8 * loss + rng.normal(0, 0.05, len(loss))
+    curves["t|nll"] = fit_performance_curve(loss, nll, None, params, runs, metric="nll", task="t", n_boot=0,
+                                            classify=False)
+    assert all(c.scatter_growth for c in curves.values())
+    nll_b = curves["t|nll"].scatter_growth["b"]
+    prior = pool_growth(curves)
+    assert prior["tasks"] == 4
+    assert "pooled" not in curves["t|nll"].scatter_growth and curves["t|nll"].scatter_growth["b"] == nll_b
+    for key in ("t0|acc", "t1|acc", "t2|acc", "t3|acc"):
+        g = curves[key].scatter_growth
+        assert g["pooled"] == prior and "b_task" in g
+        low, high = sorted((g["b_task"], prior["mean_b"]))
+        assert low - 1e-15 <= g["b"] <= high + 1e-15  # between its own estimate and the ladder's mean
+    assert pool_growth(curves) == prior  # pooling again changes nothing: it starts from each task's own b
