@@ -114,7 +114,8 @@ def loss_curve_command(tables, metrics, task_col, metric_col, loss_col, value_co
               help="Run directories, checkpoints.jsonl, or any CSV; several paths or globs.")
 @click.option("--params-col", default="params", show_default=True)
 @click.option("--tokens-col", default="tokens", show_default=True)
-@click.option("--loss-col", default="val_loss", show_default=True)
+@click.option("--loss-col", default=None,
+              help="Loss column [default: val_loss where the table has it (checkpoints.jsonl), else loss (an eval table)].")
 @click.option("--run-col", default="run", show_default=True, help="Groups rows into runs (the last row of each is used).")
 @click.option("--step-col", default="step", show_default=True)
 @click.option("--fixed-d", is_flag=True, help="Fit L(N) = L_inf + (N0/N)^alpha at one data budget.")
@@ -140,7 +141,8 @@ def loss_law_command(tables, params_col, tokens_col, loss_col, run_col, step_col
             raw = [{**r, run_col: f"{table}#{i}"} for i, r in enumerate(raw)]  # one row = one run
         if raw and step_col not in raw[0]:
             raw = [{**r, step_col: 0} for r in raw]
-        rows += _rename(raw, {"params": params_col, "tokens": tokens_col, "val_loss": loss_col, "run": run_col,
+        column = loss_col or ("loss" if raw and "val_loss" not in raw[0] and "loss" in raw[0] else "val_loss")
+        rows += _rename(raw, {"params": params_col, "tokens": tokens_col, "val_loss": column, "run": run_col,
                               "step": step_col}, table)
     rows = per_run(filter_rows(rows, wheres), ("val_loss",), skip_first, smooth, last, keys=("run",))
     # Eval tables repeat a checkpoint's loss on every task's row: one row per (run, step) is enough.

@@ -80,3 +80,23 @@ def test_loss_law_without_bootstrap(tmp_path):
     law = LossLawResults.from_dict(json.loads((tmp_path / "l.json").read_text())["loss_law"])
     truth = 1.7 + 400 / 1e9 ** 0.34 + 410 / 2e10 ** 0.28
     assert law.draws == [] and law.predict((1e9, 2e10))["estimate"] == pytest.approx(truth, rel=0.01)
+
+
+def test_loss_law_reads_an_eval_tables_loss_column_without_being_told(tmp_path):
+    """An eval table names its loss `loss` (checkpoints.jsonl: `val_loss`); `fit loss-law --table` takes
+    whichever the table has, and a table with neither gets the one-line column error."""
+    path = tmp_path / "eval.csv"
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["run", "step", "params", "tokens", "loss", "task", "metric", "value"])
+        for N in (1e7, 3e7, 1e8, 3e8):
+            for D in (3e8, 3e9, 3e10):
+                for task in ("a", "b"):  # the loss repeats on every task's row of a checkpoint
+                    writer.writerow([f"{N:g}-{D:g}", 1, N, D, 1.7 + 400.0 / N ** 0.34 + 410.0 / D ** 0.28, task, "acc", 0.5])
+    run_cli("fit", "loss-law", "--table", str(path), "--bootstrap", "0", "--out", str(tmp_path / "l.json"), check=True)
+    law = LossLawResults.from_dict(json.loads((tmp_path / "l.json").read_text())["loss_law"])
+    assert law.predict((1e9, 2e10))["estimate"] == pytest.approx(1.7 + 400 / 1e9 ** 0.34 + 410 / 2e10 ** 0.28, rel=0.01)
+    no_loss = tmp_path / "no_loss.csv"
+    no_loss.write_text("params,tokens,final\n1e7,1e9,3.0\n")
+    bad = run_cli("fit", "loss-law", "--table", str(no_loss), "--out", str(tmp_path / "l2.json"))
+    assert bad.returncode == 2 and "no column 'val_loss'" in bad.stderr and not (tmp_path / "l2.json").exists()
