@@ -352,8 +352,8 @@ def extrapolation_growth(resid, dist, loss_min: float, size_dist=None, params_ma
     size term carries what loss alone does not: a larger model at the same loss is further from the
     data, and real ladders miss more there). Fitted to the squared held-out residuals by non-negative
     least squares. Returns the growth and the residuals standardised by it, or None when the loss
-    distances do not vary enough to learn b. Without size distances (or when they cannot be told
-    apart from the loss distances' design) c is 0."""
+    distances do not vary enough to learn b. Without size distances, or when every held-out point lies
+    the same e-folds above the data, there is no c (0)."""
     from scipy.optimize import nnls
 
     resid, dist = np.asarray(resid, float), np.asarray(dist, float)

@@ -94,8 +94,11 @@ def format_prediction(pred: dict, actual: dict | None = None) -> str:
     head = ["quantity", "metric (curve)", "predicted"] + [f"{100 * lv:g}% prediction int." for lv in levels]
     if actual:
         head += ["actual", "abs err", "rel err", "inside"]
-    title = ("Prediction at loss {:.4g}".format(pred["loss"]["estimate"]) if pred.get("params") is None else
+    at_loss = pred["loss"].get("method") == "given (--at-loss)"
+    title = ("Prediction at loss {:.4g}".format(pred["loss"]["estimate"]) if pred.get("params") is None or at_loss else
              f"Prediction for N = {pred['params']:.4g}" + (f", D = {pred['tokens']:.4g}" if pred.get("tokens") else ""))
+    if at_loss and pred.get("params") is not None:
+        title += f" for N = {pred['params']:.4g}"
     cells = []
     for name, metric, p, a in rows:
         intervals = p.get("intervals") or {f"{levels[-1]:g}": [p["low"], p["high"]]}
