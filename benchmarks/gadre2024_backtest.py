@@ -138,29 +138,37 @@ def per_task_markdown(results: list[dict]) -> str:
 
 
 def leave_one_run_out(table: Path, bootstrap: int = 20, levels=(0.9, 0.95), tasks=None) -> dict:
-    """Per corpus and task: each run's accuracy predicted at its actual loss by the curve (--model auto)
-    fitted on the corpus's other runs; coverage of the prediction intervals over (run, task) pairs.
+    """Per corpus and run: every task's curve (--model auto) fitted on the corpus's other runs, their
+    growth pooled over the tasks as `fit loss-curve` does, and the run's accuracy on each task predicted
+    at its actual loss and size; coverage of the prediction intervals over (run, task) pairs.
     In-process (thousands of fits): the same functions the CLI calls."""
+    from analysis.growth_pooling import pool_growth
     from analysis.loss_curve import fit_performance_curve
 
     rows = [r for r in read_rows(table) if tasks is None or r["task"] in set(tasks)]
-    groups = defaultdict(list)
+    by_corpus = defaultdict(lambda: defaultdict(list))
     for r in rows:
-        groups[(r["dataset"], r["task"], r["metric"])].append(r)
+        by_corpus[r["dataset"]][(r["task"], r["metric"])].append(r)
     hits = {f"{lv:g}": [] for lv in levels}
     errors = []
-    for (_corpus, task, metric), rs in sorted(groups.items()):
-        for held in rs:
-            rest = [r for r in rs if r is not held]
-            fit = fit_performance_curve([float(r["loss"]) for r in rest], [float(r["value"]) for r in rest],
-                                        [float(r["random_baseline"]) for r in rest], [float(r["params"]) for r in rest],
-                                        [r["run"] for r in rest], metric=metric, task=task, higher=held["higher_is_better"],
-                                        n_boot=bootstrap, classify=False)
-            actual = float(held["value"])
-            for lv in levels:
-                p = fit.predict(float(held["loss"]), alpha=1 - lv, n_draws=2000, params=float(held["params"]))
-                hits[f"{lv:g}"].append(p["low"] <= actual <= p["high"])
-            errors.append(abs(fit.curve([float(held["loss"])])[0] - actual))
+    for _corpus, groups in sorted(by_corpus.items()):
+        for run in sorted({r["run"] for rs in groups.values() for r in rs}):
+            fits, held = {}, {}
+            for (task, metric), rs in sorted(groups.items()):
+                rest = [r for r in rs if r["run"] != run]
+                held[(task, metric)] = next(r for r in rs if r["run"] == run)
+                fits[(task, metric)] = fit_performance_curve(
+                    [float(r["loss"]) for r in rest], [float(r["value"]) for r in rest],
+                    [float(r["random_baseline"]) for r in rest], [float(r["params"]) for r in rest],
+                    [r["run"] for r in rest], metric=metric, task=task, higher=held[(task, metric)]["higher_is_better"],
+                    n_boot=bootstrap, classify=False)
+            pool_growth(fits)
+            for key, fit in fits.items():
+                target, actual = held[key], float(held[key]["value"])
+                for lv in levels:
+                    p = fit.predict(float(target["loss"]), alpha=1 - lv, n_draws=2000, params=float(target["params"]))
+                    hits[f"{lv:g}"].append(p["low"] <= actual <= p["high"])
+                errors.append(abs(fit.curve([float(target["loss"])])[0] - actual))
     return {"pairs": len(errors), "coverage": {k: sum(v) / len(v) for k, v in hits.items()},
             "mean_abs_error_points": 100 * sum(errors) / len(errors)}
 
@@ -172,7 +180,7 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=100)
     parser.add_argument("--tasks", nargs="*", help="Only these tasks (default: all 47).")
     parser.add_argument("--loro", action="store_true",
-                        help="Also leave-one-run-out coverage of the curve at each run's actual loss (slow: one fit per run and task).")
+                        help="Also leave-one-run-out coverage of the curves at each run's actual loss, growth pooled over the tasks (slow: one fit per run and task).")
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
