@@ -94,8 +94,19 @@ def append_jsonl(path: str | Path, record: dict) -> None:
         log.write(record)
 
 
-def _open_text(path: Path) -> IO[str]:
-    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
+def read_file_bytes(path: Path, error: type[Exception], hint: str) -> bytes:
+    """A file's bytes (decompressed for a .gz name); one that cannot be read raises `error` naming it and
+    ending with `hint` (what to give instead)."""
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as fh:
+            return fh.read()
+    except (OSError, EOFError) as err:  # gzip's BadGzipFile is an OSError
+        raise error(f"{path} cannot be read ({err}); {hint}") from None
+
+
+def last_nonblank(lines) -> int:
+    """The number (from 1) of the last non-blank line, 0 if none: the one line a killed writer can tear."""
+    return max((n for n, line in enumerate(lines, 1) if line.strip()), default=0)
 
 
 def iter_jsonl(path: str | Path, strict: bool = True, skipped: list[str] | None = None) -> Iterator[tuple[int, dict]]:
@@ -106,14 +117,13 @@ def iter_jsonl(path: str | Path, strict: bool = True, skipped: list[str] | None 
     line before it is an error.
     """
     path = Path(path)
+    hint = "give a JSONL file, one object a line"
+    raw = read_file_bytes(path, DataError, hint)
     try:
-        with _open_text(path) as fh:
-            lines = fh.read().splitlines()
+        lines = raw.decode("utf-8").splitlines()
     except UnicodeDecodeError as err:
-        raise DataError(f"{path} is not UTF-8 text (byte {err.start}); give a JSONL file, one object a line") from None
-    except (OSError, EOFError) as err:  # gzip's BadGzipFile is an OSError
-        raise DataError(f"{path} cannot be read ({err}); give a JSONL file, one object a line") from None
-    last = max((n for n, line in enumerate(lines, 1) if line.strip()), default=0)
+        raise DataError(f"{path} is not UTF-8 text (byte {err.start}); {hint}") from None
+    last = last_nonblank(lines)
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue

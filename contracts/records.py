@@ -6,7 +6,6 @@ resumes or summarises, analysis when it fits task laws, the study when it report
 """
 from __future__ import annotations
 
-import gzip
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator
@@ -14,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contracts.atomic import JsonlAppender
+from contracts.atomic import JsonlAppender, last_nonblank, read_file_bytes
 from contracts.errors import RecordError
 
 
@@ -125,23 +124,21 @@ class RecordsRead:
             text += f", {len(self.dropped)} line(s) dropped (first: {self.dropped[0]})"
         return text
 
+    def counts(self) -> str:
+        """`<reason> (count), ...` over the dropped lines, most frequent first."""
+        kinds = sorted(self.kinds.items(), key=lambda kv: (-kv[1], kv[0]))
+        return ", ".join(f"{kind} ({n})" for kind, n in kinds)
+
     def ignored(self) -> str:
         """`N records ignored: <reason> (count), ...`, most frequent first; empty when none was."""
-        if not self.dropped:
-            return ""
-        kinds = sorted(self.kinds.items(), key=lambda kv: (-kv[1], kv[0]))
-        return f"{len(self.dropped)} records ignored: " + ", ".join(f"{kind} ({n})" for kind, n in kinds)
+        return f"{len(self.dropped)} records ignored: {self.counts()}" if self.dropped else ""
 
 
 def _lines(path: Path) -> Iterator[tuple[int, dict | None, tuple[str, str] | None]]:
     """(line number, object, None) for a JSON object line; (line number, None, (kind, why)) for any other
     non-blank line, so every bad line of a file can be counted, not only the first."""
-    try:
-        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as fh:
-            raw = fh.read().splitlines()
-    except (OSError, EOFError) as err:  # gzip's BadGzipFile is an OSError
-        raise RecordError(f"{path} cannot be read ({err}); give a PassUntil JSONL file") from None
-    last = max((n for n, line in enumerate(raw, 1) if line.strip()), default=0)
+    raw = read_file_bytes(path, RecordError, "give a PassUntil JSONL file").splitlines()
+    last = last_nonblank(raw)
     for n, line in enumerate(raw, 1):
         if not line.strip():
             continue
@@ -198,10 +195,9 @@ def read_records(paths: str | Path | Iterable[str | Path], strict: bool = True, 
             (found if kind == TORN or not strict else bad).drop(f"{path}:{n}", kind, why)
     found.records = _latest(found.records)
     if bad.dropped:
-        counts = ", ".join(f"{kind} ({k})" for kind, k in sorted(bad.kinds.items(), key=lambda kv: -kv[1]))
         total = len(bad.dropped) + len(found.records)
         raise RecordError(f"{bad.dropped[0]}; {len(bad.dropped)} of {total} line(s) are not valid records "
-                          f"({counts}); {fix}")
+                          f"({bad.counts()}); {fix}")
     return found
 
 
