@@ -8,16 +8,11 @@
 """
 from __future__ import annotations
 
-import os
 from typing import IO, Any
 
 import click
 
-from contracts.errors import EmergentError
-
-
-def debugging() -> bool:
-    return os.environ.get("EMERGENT_DEBUG", "").strip() not in ("", "0")
+from contracts.errors import EmergentError, debugging
 
 
 def library_errors() -> tuple[type[BaseException], ...]:

@@ -14,13 +14,18 @@ from typing import IO, Any
 import click
 
 
+def debugging() -> bool:
+    """`emergent --debug` or EMERGENT_DEBUG=1: show tracebacks where errors are otherwise one line."""
+    return os.environ.get("EMERGENT_DEBUG", "").strip() not in ("", "0")
+
+
 class EmergentError(click.ClickException):
     """Root of every error a user can act on; the message names the problem and the fix."""
 
     exit_code = 1
 
     def show(self, file: IO[Any] | None = None) -> None:
-        if os.environ.get("EMERGENT_DEBUG", "").strip() not in ("", "0"):  # `emergent --debug`: where it came from
+        if debugging():  # where it came from
             traceback.print_exception(self, file=file or sys.stderr)
         click.echo(f"error: {self.format_message()}", file=file, err=True)
 

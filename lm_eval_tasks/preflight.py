@@ -247,7 +247,9 @@ def guard_lm_eval_run(execute):
 
 
 def _fail(message: str) -> None:
-    if os.environ.get("EMERGENT_DEBUG", "").strip() not in ("", "0"):
+    from contracts.errors import debugging
+
+    if debugging():
         import traceback
 
         traceback.print_exc()
