@@ -103,14 +103,15 @@ def performance_vs_loss(panels: list[dict], path, columns: int = 3, level: float
     return _save(fig, path)
 
 
-def _figure_legend(fig, axes) -> None:
-    """One legend for all panels (the same sizes and bands in each), below them."""
+def _figure_legend(fig, axes, most_columns: int = 4) -> None:
+    """One legend for all panels (the same sizes and bands in each; a label drawn twice is listed once), below them."""
     entries: dict[str, object] = {}
     for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             entries.setdefault(label, handle)
     if entries:
-        fig.legend(list(entries.values()), list(entries), loc="outside lower center", ncols=min(4, len(entries)), fontsize=8)
+        fig.legend(list(entries.values()), list(entries), loc="outside lower center",
+                   ncols=min(most_columns, len(entries)), fontsize=8)
 
 
 def loss_vs_compute(rows: list[dict], path, law=None, heldout: set[str] | None = None,
@@ -230,6 +231,5 @@ def predicted_vs_actual(items: list[tuple[str, dict, float]], path, stderr: dict
                   fontsize=8)
     ax.set_title("largest rung: predicted before training vs measured (right: predicted [interval] vs measured)",
                  fontsize=9)
-    handles = dict(zip(*reversed(ax.get_legend_handles_labels())))
-    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=3, fontsize=8)
+    _figure_legend(fig, axes, most_columns=3)
     return _save(fig, path)
