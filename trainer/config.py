@@ -303,17 +303,31 @@ class TrainConfig:
             raise ConfigError(f"{path}: {err.message}") from None
 
 
-def check_fits_memory(cfg: TrainConfig) -> None:
-    """Refuse a model whose weights, gradients and Adam moments (16 bytes a parameter in fp32) exceed the
-    memory of every device the run could use; better now than an out-of-memory kill after minutes."""
+TRAINING_BYTES_PER_PARAM = 16  # fp32 weights and gradients, and Adam's two moments
+
+
+def host_memory_bytes() -> int:
     import os
 
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def launched_processes() -> int:
+    """How many processes torchrun launched (WORLD_SIZE); 1 outside it."""
+    import os
+
+    return max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))
+
+
+def check_fits_memory(cfg: TrainConfig) -> None:
+    """Refuse a model whose weights, gradients and Adam moments (TRAINING_BYTES_PER_PARAM) exceed the
+    memory of every device the run could use; better now than an out-of-memory kill after minutes."""
     from trainer.flops import param_counts
 
     params = param_counts(cfg.model)["params"]
-    need = 16 * params
-    world = max(1, int(os.environ.get("WORLD_SIZE", "1")))
-    have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    need = TRAINING_BYTES_PER_PARAM * params
+    world = launched_processes()
+    have = host_memory_bytes()
     where = "this machine's memory"
     if cfg.device != "cpu":
         import torch

@@ -23,7 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainer.config import ModelConfig, TrainConfig, check_name, checkpoint_steps, read_yaml_file
+from trainer.config import (TRAINING_BYTES_PER_PARAM, ModelConfig, TrainConfig, check_name, checkpoint_steps,
+                            host_memory_bytes, launched_processes, read_yaml_file)
 from contracts.errors import ConfigError
 from contracts.table import format_table
 from trainer.flops import flops_per_token, param_counts, training_flops
@@ -153,19 +154,17 @@ def absurd_plan_warning(runs: list[PlannedRun]) -> str | None:
             f"({sum(r.flops for r in runs):.3g} FLOPs); check the spec's sizes and tokens")
 
 
+YEAR = 365 * 86400
 # `ladder run` refuses a plan beyond this (or a run beyond memory) unless told --allow-huge: such a plan is
 # almost surely a typo, and finding out after the corpus is prepared and a run directory made is too late.
-REFUSE_SECONDS = 365 * 86400
-YEAR = 365 * 86400
+REFUSE_SECONDS = YEAR
 
 
 def memory_problem(run: PlannedRun) -> str | None:
     """The run's weights, gradients and Adam moments (16 bytes a parameter) against this machine's memory
     (no torch, no timing: `ladder plan` uses it too)."""
-    import os
-
-    need = 16 * run.params
-    have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    need = TRAINING_BYTES_PER_PARAM * run.params
+    have = host_memory_bytes()
     if need <= have:
         return None
     return (f"run {run.name} needs about {need / 2**30:,.0f} GiB for weights, gradients and optimizer state "
@@ -180,9 +179,7 @@ def plan_limits(runs: list[PlannedRun], matmul_flops: float | None = None) -> li
         seconds = sum(estimate_seconds_here(r, matmul_flops) for r in runs)
         where = f"on this machine (matmul rate {matmul_flops / 1e9:.0f} GFLOP/s)"
     else:
-        import os
-
-        devices = max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))  # under torchrun: its processes share the work
+        devices = launched_processes()  # under torchrun: its processes share the work
         seconds = sum(estimate_seconds_h100(r) for r in runs) / devices
         where = "on one H100 at 40% MFU" if devices == 1 else f"on {devices} H100s at 40% MFU"
     if seconds > REFUSE_SECONDS:
