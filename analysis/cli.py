@@ -2,14 +2,30 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from analysis.convert import convert_group  # noqa: F401 (the stage's commands, composed by emergent.cli)
-from analysis.io import column, read_table
+from analysis.io import column, read_table, require_numbers
 from analysis.results import AnalysisError, write_fits
 from contracts.records import read_records
+
+
+class PositiveFinite(click.ParamType):
+    """A float that is positive and finite (a model size, a token count): nan, inf, 0 and negatives are refused."""
+    name = "positive number"
+
+    def convert(self, value, param, ctx):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number; give a positive finite number, e.g. 1e9", param, ctx)
+        if not (number > 0 and number != float("inf")):
+            self.fail(f"{value!r}: give a positive finite number, e.g. 1e9", param, ctx)
+        return number
 
 
 def _rename(rows: list[dict], mapping: dict[str, str], source: str) -> list[dict]:
@@ -35,13 +51,20 @@ def _preprocessing(fn):
     return fn
 
 
-def _read_tables(paths) -> list[dict]:
+def _read_tables(paths, drop_invalid: bool = False) -> list[dict]:
     from analysis.preprocess import expand_paths
 
-    rows = []
+    rows: list[dict] = []
+    dropped: list[str] = []
     for path in expand_paths(paths):
-        rows += read_table(path)
+        rows += read_table(path, drop_invalid=drop_invalid, dropped=dropped)
+    if dropped:
+        click.echo(f"warning: --drop-invalid left out {len(dropped)} invalid row(s) (first: {dropped[0]})", err=True)
     return rows
+
+
+_drop_invalid = click.option("--drop-invalid", is_flag=True,
+                             help="Leave out eval-table rows that are damaged (each is named by file:line otherwise).")
 
 
 def _prepare_eval(rows, wheres, skip_first, smooth, last) -> list[dict]:
@@ -75,31 +98,40 @@ def fit_group():
               help="Curve used for prediction; auto: by held-out error across runs among sigmoid, hinge, jump and "
                    "line, the simplest within one standard error of the best (exponential: Gadre et al.'s "
                    "error = e - k exp(-gamma L), a baseline).")
-@click.option("--bootstrap", default=200, show_default=True, help="Refits over runs resampled with replacement.")
+@click.option("--bootstrap", default=200, show_default=True, type=click.IntRange(min=0),
+              help="Refits over runs resampled with replacement.")
+@click.option("--margin", default=1.0, show_default=True, type=PositiveFinite(),
+              help="Collapse test: the size effect across the ladder that matters, in points (0.01 of the metric).")
 @_preprocessing
+@_drop_invalid
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 @click.option("--plot", type=click.Path(file_okay=False), help="Directory for PNG figures.")
 def loss_curve_command(tables, metrics, task_col, metric_col, loss_col, value_col, baseline_col, params_col, tokens_col,
-                       model, bootstrap, skip_first, smooth, last, wheres, out, plot):
+                       model, bootstrap, margin, skip_first, smooth, last, wheres, drop_invalid, out, plot):
     """Performance vs loss per task: the prediction curve (chosen by held-out error), the emergence test
     (separate), the collapse test clustered by run."""
     from analysis.pipeline import fit_loss_curves, to_fits_json
 
-    rows = _read_tables(tables)
+    rows = _read_tables(tables, drop_invalid)
     if rows and baseline_col not in rows[0]:
         rows = [{**r, baseline_col: ""} for r in rows]
     rows = _rename(rows, {"task": task_col, "metric": metric_col, "loss": loss_col, "value": value_col,
                           "random_baseline": baseline_col, "params": params_col, "tokens": tokens_col}, ", ".join(tables))
+    require_numbers(rows, ("loss", "value", "params", "tokens"), ", ".join(tables))
     rows = _prepare_eval(rows, wheres, skip_first, smooth, last)
-    fits = fit_loss_curves(rows, list(metrics) or None, model=model, n_boot=bootstrap)
+    fits = fit_loss_curves(rows, list(metrics) or None, model=model, n_boot=bootstrap, margin=margin / 100)
     for key, fit in fits["loss_curves"].items():
         _echo_fit(key, fit)
         if key in fits["collapse"]:
             c = fits["collapse"][key]
             lo, hi = c.extra["N_effect_per_efold_interval"]
+            slo, shi = c.extra["size_effect_over_span_interval_90"]
             click.echo(f"collapse test (clustered by {c.data['n_runs']} runs): p = {c.gof['p_value']:.3g}, N effect "
                        f"{c.extra['N_effect_per_efold']:.3g} [{lo:.3g}, {hi:.3g}] per e-fold of N "
-                       f"({'collapses onto loss' if c.extra['collapses_onto_loss'] else 'size/tokens matter beyond loss'})")
+                       f"({'collapses onto loss' if c.extra['collapses_onto_loss'] else 'size/tokens matter beyond loss'}); "
+                       f"across the ladder's {c.extra['log_size_span']:.2f} e-folds of N size adds "
+                       f"{100 * c.extra['size_effect_over_span']:.3g} points, 90% [{100 * slo:.3g}, {100 * shi:.3g}] "
+                       f"-> {c.extra['equivalence']} (margin {margin:g} points)")
     for key, why in fits["skipped"].items():
         click.echo(f"skipped {key}: {why}")
     write_fits(out, to_fits_json({"loss_curves": fits["loss_curves"], "collapse": fits["collapse"]}))
@@ -122,12 +154,14 @@ def loss_curve_command(tables, metrics, task_col, metric_col, loss_col, value_co
 @click.option("--eta", type=float, help="With --fixed-d: the size N* at which the loss reaches eta.")
 @click.option("--eta-interval", nargs=2, type=float, metavar="LOW HIGH",
               help="With --eta: eta's 95% interval (e.g. a loss curve's threshold interval); N*'s interval carries it.")
-@click.option("--bootstrap", default=200, show_default=True)
+@click.option("--bootstrap", default=200, show_default=True, type=click.IntRange(min=0),
+              help="Refits over runs resampled with replacement (0: no intervals).")
 @_preprocessing
+@_drop_invalid
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 @click.option("--plot", type=click.Path(file_okay=False))
 def loss_law_command(tables, params_col, tokens_col, loss_col, run_col, step_col, fixed_d, eta, eta_interval, bootstrap,
-                     skip_first, smooth, last, wheres, out, plot):
+                     skip_first, smooth, last, wheres, drop_invalid, out, plot):
     """L(N, D) = E + A/N^alpha + B/D^beta (Huber in log space, bootstrap intervals), or L(N)."""
     from analysis.loss_law import LossVsSizeModel
     from analysis.pipeline import final_checkpoints, fit_loss_law
@@ -135,15 +169,20 @@ def loss_law_command(tables, params_col, tokens_col, loss_col, run_col, step_col
     from analysis.results import LossLawResults
 
     rows = []
+    dropped: list[str] = []
     for table in expand_paths(tables):
-        raw = read_table(table)
+        raw = read_table(table, drop_invalid=drop_invalid, dropped=dropped)
         if raw and run_col not in raw[0]:
             raw = [{**r, run_col: f"{table}#{i}"} for i, r in enumerate(raw)]  # one row = one run
         if raw and step_col not in raw[0]:
             raw = [{**r, step_col: 0} for r in raw]
         column = loss_col or ("loss" if raw and "val_loss" not in raw[0] and "loss" in raw[0] else "val_loss")
-        rows += _rename(raw, {"params": params_col, "tokens": tokens_col, "val_loss": column, "run": run_col,
-                              "step": step_col}, table)
+        renamed = _rename(raw, {"params": params_col, "tokens": tokens_col, "val_loss": column, "run": run_col,
+                                "step": step_col}, table)
+        require_numbers(renamed, ("params", "tokens", "val_loss", "step"), table)
+        rows += renamed
+    if dropped:
+        click.echo(f"warning: --drop-invalid left out {len(dropped)} invalid row(s) (first: {dropped[0]})", err=True)
     rows = per_run(filter_rows(rows, wheres), ("val_loss",), skip_first, smooth, last, keys=("run",))
     # Eval tables repeat a checkpoint's loss on every task's row: one row per (run, step) is enough.
     rows = list({(r["run"], str(r["step"])): r for r in rows}.values())
@@ -199,12 +238,14 @@ def _records(paths) -> list[dict]:
               help="instance: per-instance likelihood with shrunk exponents (holds for heterogeneous and censored "
                    "instances); wls: least squares on the mean PU; glm: pooled, refused when instances differ.")
 @click.option("--task", "only", multiple=True, help="Fit only this task (repeatable); default: every task in the files.")
-@click.option("--target", type=float, help="Model size N to predict PU at.")
+@click.option("--target", type=PositiveFinite(), help="Model size N to predict PU at (recorded in the fit JSON).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 @click.option("--plot", type=click.Path(file_okay=False))
 def task_law_command(paths, method, only, target, out, plot):
-    """PU(N) = exp(-c N^-alpha): dataset level and instance level (IPU)."""
+    """PU(N) = exp(-c N^-alpha): dataset level and instance level (IPU), and each task's forecast (its interval
+    learnt from the ladder by forward chaining inside the fitted sizes)."""
     from analysis.task_law import InstanceTaskLawModel, TaskLawModel
+    from analysis.task_law_forecast import fit_forecasts
 
     records = _records(paths)
     tasks = sorted({r["task"] for r in records})
@@ -231,11 +272,8 @@ def task_law_command(paths, method, only, target, out, plot):
             click.echo(f"instance level skipped: {err}")
         if target:
             p = laws[task].predict(target).as_dict()
-            click.echo(f"PU at N = {target:.4g}: {p['estimate']:.4g} [{p['low']:.4g}, {p['high']:.4g}] "
-                       f"({p['level']:g} {p['interval']}; {p['method']}: {p['why']})")
-            if task in instance_laws:
-                est, low, high = (v[0] for v in instance_laws[task].predict(target))
-                click.echo(f"IPU at N = {target:.4g}: {est:.4g} [{low:.4g}, {high:.4g}]")
+            click.echo(f"the law's own interval, PU at N = {target:.4g}: {p['estimate']:.4g} [{p['low']:.4g}, "
+                       f"{p['high']:.4g}] ({p['level']:g} {p['interval']}; sampling and parameter noise only)")
         if plot:
             from analysis.plots import task_law_plot
 
@@ -243,13 +281,94 @@ def task_law_command(paths, method, only, target, out, plot):
             click.echo(f"figure: {task_law_plot(laws[task], Path(plot) / name, target)}")
     if not laws:
         raise AnalysisError(f"no task law could be fitted: {'; '.join(f'{t}: {e}' for t, e in skipped.items())}")
+    forecasts, not_forecast = fit_forecasts([r for r in records if r["task"] in laws])
+    targets = {}
+    for task, forecast in forecasts.items():
+        click.echo(f"\n{forecast.summary()}")
+        if target:
+            targets[task] = forecast.predict(target)
+            click.echo(_forecast_line(target, targets[task]))
+    for task, why in not_forecast.items():
+        click.echo(f"no forecast for {task}: {why}", err=True)
     write_fits(out, {"task_laws": {t: f.to_dict() for t, f in laws.items()},
-                     "task_laws_instance": {t: f.to_dict() for t, f in instance_laws.items()}, "skipped": skipped})
+                     "task_laws_instance": {t: f.to_dict() for t, f in instance_laws.items()},
+                     "task_law_forecasts": {t: f.to_dict() for t, f in forecasts.items()},
+                     **({"target": {"params": target, "passuntil": targets}} if target else {}),
+                     "skipped": {**skipped, **{f"{t} (forecast)": why for t, why in not_forecast.items()}}})
+
+
+def _forecast_line(target: float, p: dict) -> str:
+    i90, i95 = p["intervals"]["0.9"], p["intervals"]["0.95"]
+    return (f"PU at N = {target:.4g}: {p['estimate']:.4g}, 90% [{i90[0]:.4g}, {i90[1]:.4g}], 95% [{i95[0]:.4g}, "
+            f"{i95[1]:.4g}] ({p['d_efolds']:.2f} e-folds beyond the largest fitted size)")
+
+
+@click.group("backtest")
+def backtest_group():
+    """Forward-chained backtests: predict each size from the smaller ones and compare with what was measured."""
+
+
+@backtest_group.command("task-law")
+@click.option("--records", "paths", multiple=True, required=True,
+              help="PassUntil JSONL files, globs or folders (one ladder per task; per file where files repeat a size).")
+@click.option("--min-smaller", default=3, show_default=True, type=click.IntRange(min=3),
+              help="Predict only sizes with at least this many smaller ones.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write every step and the summary as JSON.")
+def backtest_task_law_command(paths, min_smaller, out):
+    """The task-law forecast, forward-chained over sizes: predicted vs actual, ratio, coverage at 90% and 95%,
+    median interval width, and Hu et al.'s dataset-level line on the same steps."""
+    from analysis.task_law_backtest import backtest, format_backtest
+
+    files = [(path, _records([path])) for path in _record_files(paths)]
+    with _progress("forward-chained steps") as bar:
+        result = backtest(files, min_smaller=min_smaller, progress=bar)
+    click.echo(format_backtest(result))
+    if out:
+        write_fits(out, result)
+
+
+def _record_files(paths) -> list[str]:
+    """Files from paths, globs and folders (a folder: its *.jsonl and *.jsonl.gz)."""
+    from analysis.preprocess import expand_paths
+
+    files = []
+    for path in expand_paths(paths):
+        if Path(path).is_dir():
+            found = sorted(str(p) for p in Path(path).iterdir() if p.name.endswith((".jsonl", ".jsonl.gz")))
+            if not found:
+                raise AnalysisError(f"folder {path} holds no PassUntil files (*.jsonl, *.jsonl.gz)")
+            files += found
+        else:
+            files.append(path)
+    return files
+
+
+class _progress:
+    """A progress bar on stderr for steps counted as (done, total)."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.bar: Any = None
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+        return False
 
 
 @fit_group.command("emergence")
-@click.option("--records", "paths", multiple=True, required=True)
-@click.option("--bootstrap", default=1000, show_default=True)
+@click.option("--records", "paths", multiple=True, required=True, help="PassUntil JSONL files (several models).")
+@click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Resamples of the instances for the curvature's interval.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 def emergence_command(paths, bootstrap, out):
     """Curvature of log(-log PU) against log N; multi-step vs multiple circuits."""
@@ -270,7 +389,14 @@ def _merge_fits(paths) -> dict:
     for path in paths:
         if not Path(path).is_file():
             raise AnalysisError(f"fits file {path} does not exist")
-        for key, value in json.loads(Path(path).read_text()).items():
+        try:
+            loaded = json.loads(Path(path).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise AnalysisError(f"fits file {path} is not valid JSON ({err}); write it with `emergent fit ...`") from None
+        if not isinstance(loaded, dict):
+            raise AnalysisError(f"fits file {path} holds a JSON {type(loaded).__name__}, not fits; write it with "
+                                "`emergent fit ...`")
+        for key, value in loaded.items():
             if isinstance(value, dict) and isinstance(merged.get(key), dict) and "law" not in value:
                 merged[key].update(value)
             else:
@@ -280,8 +406,8 @@ def _merge_fits(paths) -> dict:
 
 @click.command("predict")
 @click.option("--fits", "fit_paths", multiple=True, help="Fit JSON files (from `emergent fit ...`); paths or globs.")
-@click.option("--params", "n", type=float, help="Model size N to predict.")
-@click.option("--tokens", "d", type=float, help="Training tokens D.")
+@click.option("--params", "n", type=PositiveFinite(), help="Model size N to predict.")
+@click.option("--tokens", "d", type=PositiveFinite(), help="Training tokens D.")
 @click.option("--at-loss", type=float, help="Predict each task at this loss (no loss law needed).")
 @click.option("--level", "levels", type=float, multiple=True, help="Prediction-interval level(s) [default: 0.9 and 0.95].")
 @click.option("--holdout", type=click.Choice(["largest"]), help="Backtest: fit without the largest rung, predict it.")

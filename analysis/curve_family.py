@@ -42,6 +42,7 @@ FORMULAS = {"sigmoid": "z = c0 + (C - c0) / (1 + exp(-k (L0 - L)))", "hinge": "z
             "exponential": "z = clip(c + k exp(-gamma L))  (Gadre et al. 2024)"}
 MIN_POINTS_PER_PARAM = 2
 TIE_TOLERANCE = 0.05
+BIC_TIE = 2.0  # Kass & Raftery (1995): a BIC difference under 2 is "not worth more than a bare mention"
 
 
 def evaluate(model: str, params, loss, ceiling: float | None, floor: float, l_ref: float,
@@ -184,10 +185,11 @@ def _parsimonious(models) -> str:
 
 
 def _pick(scores: dict) -> str:
-    """The smallest score (BIC), with parsimony among near-ties: within TIE_TOLERANCE of the best."""
+    """The smallest score (BIC), with parsimony among near-ties: within BIC_TIE units of the best. The margin is
+    a difference, not a ratio, so it holds for negative BICs (many checkpoints fitted closely: rss/n < 1)."""
     finite = {m: s for m, s in scores.items() if math.isfinite(s)} or scores
     best = min(finite.values())
-    return _parsimonious([m for m in finite if finite[m] <= best * (1 + TIE_TOLERANCE) + 1e-12])
+    return _parsimonious([m for m in finite if finite[m] <= best + BIC_TIE])
 
 
 def _se_of_difference(diff, counts, weight) -> float:
@@ -263,7 +265,9 @@ def select_model(loss, z, params, runs, models, ceiling, floor, l_ref) -> dict:
         chosen = _pick_heldout(*_per_run_squares(all_folds, test_runs)[:2], list(models))
         rule = "the fewest parameters within one standard error (over held-out runs) of the smallest held-out MSE"
     else:
-        chosen, rule = _pick(scores), f"the smallest BIC; within {TIE_TOLERANCE:.0%} of it, the fewest parameters"
+        chosen = _pick(scores)
+        rule = (f"fewer than 3 runs, so no held-out run to score curves on: the smallest BIC; within {BIC_TIE:g} of it "
+                "(Kass & Raftery), the fewest parameters")
     return {"chosen": chosen, "scheme": scheme, "criterion": "BIC" if not folds else "held-out RMSE", "rule": rule,
             "scores": scores, "last_fold_residuals": last_fold, "heldout_residuals": all_folds, "heldout_runs": test_runs}
 

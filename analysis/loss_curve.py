@@ -35,6 +35,8 @@ from analysis import curve_family
 from analysis.results import (AnalysisError, FitResults, LossCurveResults, bound_flags, gaussian_loglik,
                               require_finite)
 
+DEFAULT_MARGIN = 0.01  # the collapse test's equivalence margin: one point of a [0, 1] score (`fit loss-curve --margin 1`)
+
 MIN_POINTS = 6
 EMERGENT_DELTA_BIC = 6.0
 # Directions of metrics whose name is enough, for tables without a higher_is_better column. Anything
@@ -445,13 +447,19 @@ def _wild_cluster_p(X, z, fitted_null, codes, cols, reps: int = 999, seed: int =
 
 
 def collapse_test(loss, value, params, tokens, random_baseline=None, metric: str = "acc", task: str = "task",
-                  spline_df: int = 4, runs=None, higher=None) -> FitResults:
+                  spline_df: int = 4, runs=None, higher=None, margin: float = DEFAULT_MARGIN) -> FitResults:
     """Do size N and a run's budget D explain performance beyond loss? Spline in loss, inference by run.
 
     Checkpoints of one run are correlated and share the run's N and D, so N and D are only learnt from
     differences between runs: standard errors are clustered by run (t with runs - 1 degrees of
     freedom), and D is the run's budget, constant within the run, so it cannot stand in for the
     learning-rate schedule along a run. Without runs every row is its own run (heteroskedasticity-robust).
+
+    The p-value answers "does size matter at all?", which a large ladder answers yes for effects too small to
+    change a decision. The equivalence verdict answers "does it matter enough?": the N effect times the ladder's
+    log-size span (what size adds across the fitted sizes at equal loss), its 90% interval (two one-sided tests at
+    5%, Schuirmann 1987) against +-margin (metric units: 0.01 is one point of a [0, 1] score). Inside: "collapses
+    within M"; wholly beyond: "size matters"; else "undecided".
     """
     import pandas as pd
     import statsmodels.formula.api as smf
@@ -482,6 +490,7 @@ def collapse_test(loss, value, params, tokens, random_baseline=None, metric: str
     test_cols = [list(full.params.index).index(t) for t in terms]
     p_value = _wild_cluster_p(X, np.asarray(z), np.asarray(restricted.fittedvalues), codes, test_cols)
     partial_r2 = (restricted.ssr - full.ssr) / restricted.ssr if restricted.ssr > 0 else 0.0
+    equivalence = _equivalence(full, float(np.log(np.max(params) / np.min(params))), margin)
     ci = full.conf_int(0.05)
     params_out = {t: float(full.params[t]) for t in terms}
     intervals = {t: (float(ci.loc[t, 0]), float(ci.loc[t, 1])) for t in terms}
@@ -495,5 +504,23 @@ def collapse_test(loss, value, params, tokens, random_baseline=None, metric: str
              "partial_r2": float(partial_r2), "r2_loss_only": float(restricted.rsquared), "r2_with_size": float(full.rsquared)},
         extra={"collapses_onto_loss": bool(p_value > 0.05),
                "N_effect_per_efold": params_out["logN"], "N_effect_per_efold_interval": list(intervals["logN"]),
-               "units": f"{metric} above random per e-fold of N (x100 for points of a [0, 1] score)"},
+               "units": f"{metric} above random per e-fold of N (x100 for points of a [0, 1] score)",
+               **equivalence},
     )
+
+
+def _equivalence(full, span: float, margin: float) -> dict:
+    """What size adds across the fitted sizes (N effect x log-size span), its 90% interval (TOST at 5%), and the
+    verdict against +-margin."""
+    if not (margin > 0 and math.isfinite(margin)):
+        raise AnalysisError(f"--margin {margin:g}: give a positive number of points, e.g. --margin 1")
+    low, high = (float(v) * span for v in full.conf_int(0.10).loc["logN"])
+    effect = float(full.params["logN"]) * span
+    if -margin < low and high < margin:
+        verdict = f"collapses within {100 * margin:g}"
+    elif low > margin or high < -margin:
+        verdict = "size matters"
+    else:
+        verdict = "undecided"
+    return {"size_effect_over_span": effect, "size_effect_over_span_interval_90": [low, high], "log_size_span": span,
+            "margin": margin, "equivalence": verdict}

@@ -16,11 +16,12 @@ import numpy as np
 
 from analysis.emergence import EmergenceModel
 from analysis.growth_pooling import pool_growth
-from analysis.loss_curve import collapse_test, fit_performance_curve
+from analysis.loss_curve import DEFAULT_MARGIN, collapse_test, fit_performance_curve
 from analysis.loss_law import LossLawModel, LossVsSizeModel
 from analysis.preprocess import check_limits
 from analysis.results import AnalysisError, LossLawResults
 from analysis.task_law import InstanceTaskLawModel, TaskLawModel, record_pu
+from analysis.task_law_forecast import fit_forecasts
 
 
 def final_checkpoints(checkpoints: list[dict]) -> list[dict]:
@@ -61,7 +62,7 @@ def _direction(rows, task, metric):
 
 
 def fit_loss_curves(eval_rows: list[dict], metrics: list[str] | None = None, model: str = "auto",
-                    n_boot: int = 200) -> dict:
+                    n_boot: int = 200, margin: float = DEFAULT_MARGIN) -> dict:
     """One prediction curve per (task, metric) (with its emergence classification), plus the collapse
     test where sizes differ."""
     check_limits(eval_rows)
@@ -86,7 +87,7 @@ def fit_loss_curves(eval_rows: list[dict], metrics: list[str] | None = None, mod
             continue
         try:
             collapse[key] = collapse_test(loss, value, params, [float(r["tokens"]) for r in rows], baseline,
-                                          metric=metric, task=task, runs=runs, higher=higher)
+                                          metric=metric, task=task, runs=runs, higher=higher, margin=margin)
         except AnalysisError as err:
             skipped[f"{key} (collapse)"] = str(err)
     pool_growth(curves)  # the tasks share the loss axis: each task's extrapolation error learns from the others
@@ -112,7 +113,10 @@ def fit_task_laws(records: list[dict], n_boot: int = 1000) -> dict:
             emergence[task] = EmergenceModel(recs, task=task, n_boot=n_boot).fit()
         except AnalysisError as err:
             skipped[f"{task} (emergence)"] = str(err)
-    return {"task_laws": laws, "task_laws_instance": instance_laws, "emergence": emergence, "skipped": skipped}
+    forecasts, not_forecast = fit_forecasts([r for task in laws for r in by_task[task]]) if laws else ({}, {})
+    skipped.update({f"{task} (forecast)": why for task, why in not_forecast.items()})
+    return {"task_laws": laws, "task_laws_instance": instance_laws, "task_law_forecasts": forecasts, "emergence": emergence,
+            "skipped": skipped}
 
 
 def fit_all(eval_rows, checkpoints, passuntil_records, metrics=None, n_boot: int = 200) -> dict:
@@ -120,7 +124,8 @@ def fit_all(eval_rows, checkpoints, passuntil_records, metrics=None, n_boot: int
     out: dict[str, Any] = {"loss_law": fit_loss_law(checkpoints, n_boot=n_boot) if checkpoints else None}
     out.update(fit_loss_curves(eval_rows, metrics, n_boot=n_boot) if eval_rows else {"loss_curves": {}, "collapse": {}, "skipped": {}})
     laws = fit_task_laws(passuntil_records) if passuntil_records else {"task_laws": {}, "task_laws_instance": {},
-                                                                       "emergence": {}, "skipped": {}}
+                                                                       "task_law_forecasts": {}, "emergence": {},
+                                                                       "skipped": {}}
     skipped = {**out.pop("skipped"), **laws.pop("skipped")}
     out.update(laws)
     out["skipped"] = skipped

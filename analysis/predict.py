@@ -15,6 +15,20 @@ from analysis.results import AnalysisError, LossCurveResults, LossLawResults
 DEFAULT_LEVELS = (0.9, 0.95)
 
 
+def _load(reader, d, what: str, command: str):
+    """A results object from its fit JSON; an older or hand-written one is one line naming what it lacks."""
+    if not isinstance(d, dict):
+        raise AnalysisError(f"the fits file's {what} is a JSON {type(d).__name__}, not a fit; write it with `{command}`")
+    try:
+        return reader(d)
+    except KeyError as err:
+        raise AnalysisError(f"the fits file's {what} lacks the field {err.args[0]!r} (an older or hand-written fit?); "
+                            f"write it again with `{command}`") from None
+    except (TypeError, ValueError, AttributeError, IndexError) as err:
+        raise AnalysisError(f"the fits file's {what} is not a fit this version reads ({type(err).__name__}: "
+                            f"{str(err)[:120]}); write it again with `{command}`") from None
+
+
 def _levels(levels) -> list[float]:
     levels = sorted(float(v) for v in (levels or DEFAULT_LEVELS))
     if any(not 0 < v < 1 for v in levels):
@@ -61,24 +75,59 @@ def predict(fits: dict, N: float | None = None, D: float | None = None, n_draws:
         out["loss"] = {"estimate": loss_point, "low": loss_point, "high": loss_point, "level": levels[-1],
                        "intervals": {f"{lv:g}": [loss_point, loss_point] for lv in levels}, "method": "given (--at-loss)"}
     else:
-        if "loss_law" not in fits:
-            raise AnalysisError("the fits file has no loss law; run `emergent fit loss-law` first, or give --at-loss L")
         if N is None:
             raise AnalysisError("give --params N (and --tokens D for the L(N, D) law), or --at-loss L")
-        law = LossLawResults.from_dict(fits["loss_law"])
+        _check_size(N, "--params")
+        if D is not None:
+            _check_size(D, "--tokens")
+        if "loss_law" not in fits:
+            if not (fits.get("task_laws") or fits.get("task_law_forecasts")):
+                raise AnalysisError("the fits file has no loss law and no task law; run `emergent fit loss-law` or "
+                                    "`emergent fit task-law` first, or give --at-loss L")
+            out["loss"] = None  # PU(N) needs no loss law: PassUntil alone
+            _add_passuntil(out, fits, N, levels, rng, n_draws)
+            return out
+        law = _load(LossLawResults.from_dict, fits["loss_law"], "loss_law", "emergent fit loss-law")
         loss_point, loss_samples = law.loss_draws(N, D, n_draws=n_draws, seed=seed)
         out["loss"] = _summary(loss_point, loss_samples, levels, "loss law: bootstrap over runs + log residual")
-    for key, d in fits.get("loss_curves", {}).items():
-        curve = LossCurveResults.from_dict(d)
+    for key, d in _section(fits, "loss_curves").items():
+        curve = _load(LossCurveResults.from_dict, d, f"loss curve {key}", "emergent fit loss-curve")
         samples = curve.samples(loss_point, loss_samples, n_draws, seed, params=N)
         summary = _summary(curve.curve([loss_point])[0], samples, levels, curve.method(loss_samples is not None))
         out["tasks"][key] = {"metric": curve.metric, "classification": curve.classification, "model": curve.model,
                              "value": summary, "random_baseline": curve.random_baseline,
                              "heldout_error": curve.selection["scores"].get(curve.model)}
     if N is not None and at_loss is None:
-        for task, d in fits.get("task_laws", {}).items():
-            out["passuntil"][task] = _passuntil(d, N, levels, rng, n_draws)
+        _add_passuntil(out, fits, N, levels, rng, n_draws)
     return out
+
+
+def _check_size(value: float, option: str) -> None:
+    if not (np.isfinite(value) and value > 0):
+        raise AnalysisError(f"{option} {value:g}: give a positive finite number, e.g. {option} 1e9")
+
+
+def _add_passuntil(out: dict, fits: dict, N: float, levels, rng, n_draws) -> None:
+    """Each task's PU at N: its forecast (interval learnt from the ladder) where the fits file has one, else the
+    task law's own interval."""
+    from analysis.task_law_forecast import forecast_from_dict
+
+    forecasts, laws = _section(fits, "task_law_forecasts"), _section(fits, "task_laws")
+    for task in sorted(set(laws) | set(forecasts)):
+        if task in forecasts:
+            forecast = _load(forecast_from_dict, forecasts[task], f"forecast {task}", "emergent fit task-law")
+            out["passuntil"][task] = forecast.predict(N, levels)
+        else:
+            out["passuntil"][task] = _load(lambda d: _passuntil(d, N, levels, rng, n_draws), laws[task],
+                                           f"task law {task}", "emergent fit task-law")
+
+
+def _section(fits: dict, key: str) -> dict:
+    value = fits.get(key, {})
+    if not isinstance(value, dict):
+        raise AnalysisError(f"the fits file's {key} is a JSON {type(value).__name__}, not a mapping of fits; write it "
+                            "with `emergent fit ...`")
+    return value
 
 
 def format_prediction(pred: dict, actual: dict | None = None) -> str:
@@ -86,7 +135,7 @@ def format_prediction(pred: dict, actual: dict | None = None) -> str:
     from contracts.table import format_table
 
     levels = pred.get("levels") or [0.95]
-    rows = [("loss", "", pred["loss"], (actual or {}).get("loss"))]
+    rows = [("loss", "", pred["loss"], (actual or {}).get("loss"))] if pred.get("loss") else []
     for key, t in pred["tasks"].items():
         rows.append((key, f"{t['metric']} ({t.get('model', '')})", t["value"], (actual or {}).get("tasks", {}).get(key)))
     for task, t in pred["passuntil"].items():
@@ -94,11 +143,13 @@ def format_prediction(pred: dict, actual: dict | None = None) -> str:
     head = ["quantity", "metric (curve)", "predicted"] + [f"{100 * lv:g}% prediction int." for lv in levels]
     if actual:
         head += ["actual", "abs err", "rel err", "inside"]
-    at_loss = pred["loss"].get("method") == "given (--at-loss)"
+    at_loss = bool(pred.get("loss")) and pred["loss"].get("method") == "given (--at-loss)"
     title = ("Prediction at loss {:.4g}".format(pred["loss"]["estimate"]) if pred.get("params") is None or at_loss else
              f"Prediction for N = {pred['params']:.4g}" + (f", D = {pred['tokens']:.4g}" if pred.get("tokens") else ""))
     if at_loss and pred.get("params") is not None:
         title += f" for N = {pred['params']:.4g}"
+    if not pred.get("loss"):
+        title += " (PassUntil only: the fits hold no loss law)"
     cells = []
     for name, metric, p, a in rows:
         intervals = p.get("intervals") or {f"{levels[-1]:g}": [p["low"], p["high"]]}

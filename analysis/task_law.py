@@ -45,9 +45,12 @@ HETEROGENEITY_LEVEL = 0.01  # the pooled GLM is refused below this p-value
 
 
 def record_pu(record: dict) -> float:
-    """An instance's unbiased PassUntil estimate. Records without one (r = 1 from before the unbiased r = 1
-    estimator was recorded) are refused: their MLE 1/K is biased up (4.7x at p = 1e-2)."""
+    """An instance's unbiased PassUntil estimate. A censored record without one (a fixed budget of n samples,
+    r never reached) has x / n, which is unbiased there. Other records without one (r = 1 from before the
+    unbiased r = 1 estimator was recorded) are refused: their MLE 1/K is biased up (4.7x at p = 1e-2)."""
     value = record.get("pu_unbiased")
+    if value is None and record.get("censored"):
+        return record["passes"] / record["samples"]
     if value is None:
         raise AnalysisError(f"PassUntil record of instance {record.get('instance_id')} has no unbiased estimate "
                             f"(r = {record.get('r')}); re-run passuntil (r >= 2 advised) or use the instance method")
@@ -240,7 +243,9 @@ def _line_spec(records, task, results=None) -> dict:
     pu = np.clip(results.predict(sizes, measured=False).estimate, 1e-300, 1 - 1e-12)
     fit = sm.OLS(f_of(pu), sm.add_constant(np.log(sizes))).fit()
     flip = np.diag([1.0, -1.0])
-    return {"log_c": float(fit.params[0]), "alpha": float(-fit.params[1]), "cov": (flip @ fit.cov_params() @ flip).tolist(),
+    # Two sizes leave no residual degree of freedom: the line is exact and its covariance unknown (NaN, not a warning).
+    cov = flip @ fit.cov_params() @ flip if fit.df_resid > 0 else np.full((2, 2), np.nan)
+    return {"log_c": float(fit.params[0]), "alpha": float(-fit.params[1]), "cov": cov.tolist(),
             "df": float(max(fit.df_resid, 1)), "method": "line through the instance model's mean PU"}
 
 

@@ -66,6 +66,11 @@ def measured_pu(rng, pu: np.ndarray, r: int) -> np.ndarray:
     return (k == 1).astype(float) if r == 1 else (r - 1) / (k - 1)
 
 
+def _exp(value: float) -> float:
+    """exp that is inf past the float range (a huge log c from an instance that barely passed), not an error."""
+    return math.exp(value) if value < 709.0 else math.inf
+
+
 def _fmt(value) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "nan"
@@ -149,7 +154,7 @@ class TaskLawResults(_Contract):
 
     @property
     def params(self) -> dict:
-        return {"c": math.exp(self.log_c), "alpha": self.alpha, "log_c": self.log_c}
+        return {"c": _exp(self.log_c), "alpha": self.alpha, "log_c": self.log_c}
 
     def _law_spec(self) -> dict:
         """(log c, alpha) and covariance for readers that draw the line themselves (prefer predict())."""
@@ -168,7 +173,7 @@ class TaskLawResults(_Contract):
         z = self._quantile(alpha)
         cov = np.asarray(self.cov)
         lc = (self.log_c - z * math.sqrt(cov[0, 0]), self.log_c + z * math.sqrt(cov[0, 0]))
-        return {"log_c": lc, "c": (math.exp(lc[0]), math.exp(lc[1])),
+        return {"log_c": lc, "c": (_exp(lc[0]), _exp(lc[1])),
                 "alpha": (self.alpha - z * math.sqrt(cov[1, 1]), self.alpha + z * math.sqrt(cov[1, 1]))}
 
     def predict(self, N, alpha: float = 0.05, measured: bool = True, seed: int = 0) -> PUPrediction:
@@ -253,7 +258,7 @@ class InstanceTaskLawResults(_Contract):
 
     @property
     def params(self) -> dict:
-        return {"alpha": self.slope_mean, "alpha_spread": math.sqrt(self.slope_tau2), "c": float(math.exp(self._log_c().mean())),
+        return {"alpha": self.slope_mean, "alpha_spread": math.sqrt(self.slope_tau2), "c": _exp(float(self._log_c().mean())),
                 "log_c": float(self._log_c().mean())}
 
     @property
@@ -272,7 +277,7 @@ class InstanceTaskLawResults(_Contract):
         half_a = z * math.sqrt(self.slope_mean_var)
         a, b = self._param_draws(np.random.default_rng(0))
         lc = tuple(float(v) for v in np.quantile((a + b * self.t0).mean(1), [alpha / 2, 1 - alpha / 2]))
-        return {"alpha": (self.slope_mean - half_a, self.slope_mean + half_a), "log_c": lc, "c": (math.exp(lc[0]), math.exp(lc[1]))}
+        return {"alpha": (self.slope_mean - half_a, self.slope_mean + half_a), "log_c": lc, "c": (_exp(lc[0]), _exp(lc[1]))}
 
     def _param_draws(self, rng, n_draws: int = N_DRAWS):
         """(a, b) draws (N_DRAWS, n_inst): own errors per instance, the mean exponent's error shared by all,

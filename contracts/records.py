@@ -93,6 +93,15 @@ def _problem(record: dict) -> tuple[str, str] | None:
             return f"{f.name!r} out of range", f"{f.name!r} = {value!r} is out of range"
     if record["passes"] > record["samples"]:
         return "passes > samples", f"passes ({record['passes']}) exceed samples ({record['samples']})"
+    # An instance stops at its r-th pass or, censored, at the cap with fewer: any other combination is no record
+    # PassUntil can write (r > samples without censoring, say), and its estimate would be meaningless.
+    if record["censored"] != (record["passes"] < record["r"]):
+        return ("censored disagrees with passes < r",
+                f"says censored = {record['censored']} with {record['passes']} passes for r = {record['r']} "
+                f"(censored means fewer than r passes)")
+    if record["censored"] and record["samples"] != record["max_samples"]:
+        return ("censored before the cap", f"is censored after {record['samples']} samples, not at its cap "
+                f"max_samples = {record['max_samples']}")
     return None
 
 

@@ -16,7 +16,7 @@ import click
 
 from contracts.boundary import BoundaryGroup
 
-from analysis.cli import convert_group, fit_group, predict_command
+from analysis.cli import backtest_group, convert_group, fit_group, predict_command
 from lm_eval_tasks.cli import eval_command
 from passuntil.cli import main as passuntil_group
 from study.cli import study_command
@@ -39,7 +39,7 @@ def main(debug: bool) -> None:
         os.environ["EMERGENT_DEBUG"] = "1"
 
 
-for _command in (*trainer_group.commands.values(), eval_command, passuntil_group, fit_group, predict_command,
+for _command in (*trainer_group.commands.values(), eval_command, passuntil_group, fit_group, backtest_group, predict_command,
                  convert_group, study_command):
     main.add_command(_command)
 

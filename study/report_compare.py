@@ -4,7 +4,8 @@ intervals at every level in prediction.json, the measured value and that value's
 "Inside" is judged on the measured point against the prediction interval. The intervals already hold the
 noise a new measurement has (analysis/predict.py): a task's curve adds the scatter of measured checkpoints
 about the curve (each measured with the same eval limit, so with the same evaluation noise), the loss adds a
-run's scatter about the loss law, PassUntil simulates the r-sampling of each instance. Widening them again
+run's scatter about the loss law, PassUntil's forecast the extrapolation error of forward-chained steps inside
+the fitted rungs (their sampling noise included). Widening them again
 by the measured value's standard error would count that noise twice; the standard error is shown beside
 each miss instead (how many standard errors outside the interval).
 """

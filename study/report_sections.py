@@ -47,7 +47,16 @@ def _curve_row(key: str, fit: dict, collapse: dict) -> list:
     return [key, "higher" if fit.get("higher_is_better", True) else "lower", fit.get("model"),
             (selection.get("scores") or {}).get(fit.get("model")), selection.get("criterion"), fit.get("classification"),
             eta.get("estimate"), eta.get("ci_low"), eta.get("ci_high"), em.get("delta_bic_threshold_vs_smooth"),
-            value_spearman(fit), (collapse.get("goodness_of_fit") or {}).get("p_value"), collapse.get("N_effect_per_efold")]
+            value_spearman(fit), (collapse.get("goodness_of_fit") or {}).get("p_value"), collapse.get("N_effect_per_efold"),
+            _size_verdict(collapse)]
+
+
+def _size_verdict(collapse: dict) -> str:
+    """What size adds across the ladder at equal loss (90% interval, points) and the equivalence verdict."""
+    if "equivalence" not in collapse:
+        return ""
+    low, high = collapse["size_effect_over_span_interval_90"]
+    return f"{100 * collapse['size_effect_over_span']:.2g} [{100 * low:.2g}, {100 * high:.2g}]: {collapse['equivalence']}"
 
 
 def curves(fits: dict) -> list[str]:
@@ -64,9 +73,11 @@ def curves(fits: dict) -> list[str]:
             "eta and 95% interval, the BIC margin, Spearman's rho between the metric's value and the loss (negative: "
             "the value rises as loss falls, as accuracy should; positive for an improving lower-is-better metric such as "
             "Brier or NLL), and the collapse test clustered by run (p-value by wild cluster bootstrap; N's effect per "
-            "e-fold of N beyond loss).", "",
+            "e-fold of N beyond loss), with its practical verdict: what size adds across the fitted sizes at equal loss, "
+            "in points with its 90% interval, against a margin of 1 point (collapses within 1, size matters, or "
+            "undecided).", "",
             table(["task/metric", "better", "curve", "held-out err", "chosen by", "emergence", "eta", "eta low", "eta high",
-                   "dBIC", "spearman (value, loss)", "collapse p", "N effect/e-fold"], rows),
+                   "dBIC", "spearman (value, loss)", "collapse p", "N effect/e-fold", "size across ladder (pts)"], rows),
             "", "Fitted checkpoints are coloured by size; the largest rung's checkpoints (hollow diamonds) were not "
             "fitted. The band is the 90% prediction interval of a new checkpoint's value at each loss.", "",
             "![performance vs loss](figures/performance_vs_loss.png)", ""]
@@ -141,8 +152,9 @@ def prediction(prediction: dict, comparison: Comparison) -> list[str]:
             "All intervals are prediction intervals for what the measurement will read, and \"inside\" means the measured "
             "value lies in the interval. They already hold the measurement's noise: a task's interval adds the scatter "
             "of measured checkpoints about the curve (same eval limit, hence the same evaluation noise) to refits over "
-            "runs and the loss law's draws; the loss adds a run's scatter about the loss law; PassUntil simulates "
-            "each instance's r-sampling. The measured value's own standard error (eval stderr; s.e. of the mean over "
+            "runs and the loss law's draws; the loss adds a run's scatter about the loss law; PassUntil's forecast adds "
+            "the extrapolation error learnt by forward chaining inside the fitted rungs (which holds the sampling "
+            "noise of those rungs) to its predictor's parameter noise. The measured value's own standard error (eval stderr; s.e. of the mean over "
             "instances for PassUntil) is shown, not added again; \"miss\" is the distance outside the interval in "
             "those standard errors.", "",
             table(header, rows), "", "Interval methods used:", "", *[f"- {m}" for m in comparison.methods], "",

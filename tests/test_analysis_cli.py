@@ -79,7 +79,8 @@ def test_fit_commands_write_json_and_figures(study_files, tmp_path):
 
     task = run_cli("fit", "task-law", "--records", str(study_files["records"]), "--target", "2.4e9",
                    "--out", str(tmp_path / "task.json"), "--plot", str(figs), check=True)
-    assert "PU at N = 2.4e+09" in task.stdout and "IPU at N" in task.stdout
+    assert "PU at N = 2.4e+09" in task.stdout and "forecast (code)" in task.stdout
+    assert json.loads((tmp_path / "task.json").read_text())["target"]["params"] == 2.4e9
     emergence = run_cli("fit", "emergence", "--records", str(study_files["records"]), "--bootstrap", "200",
                         "--out", str(tmp_path / "emergence.json"), check=True)
     assert "shape: linear" in emergence.stdout
