@@ -71,9 +71,11 @@ def _model_params(model: str) -> int | None:
 @click.option("--no-progress", is_flag=True)
 @click.option("--allow-unisolated", is_flag=True,
               help="Run generated code without OS isolation (no bubblewrap/user namespaces): weak, never the default.")
+@click.option("--allow-no-cgroup", is_flag=True,
+              help="Run code checks without a memory cgroup (per-process limits only; kernel memory unbounded).")
 def run_command(model, tasks, data, backend, r, max_samples, batch_size, chunk_size, temperature, top_p, max_new_tokens,
                 limit, shard, seed, time_limit, shots, device, dtype, tensor_parallel_size, gpu_memory_utilization, params_override, out,
-                no_progress, allow_unisolated):
+                no_progress, allow_unisolated, allow_no_cgroup):
     """Sample every instance of TASK until r passes or --max-samples, writing one record per instance."""
     from passuntil.backends import make_backend
     from passuntil.scheduler import Settings, run
@@ -99,9 +101,16 @@ def run_command(model, tasks, data, backend, r, max_samples, batch_size, chunk_s
     if any(inst.checker == "code" for task in loaded for inst in task.instances):
         from passuntil import isolation
 
+        from passuntil.sandbox import allow_no_cgroup as _allow_no_cgroup, memory_bound, require_memory_bound
+        from passuntil.scheduler import CHECK_THREADS
+
         if allow_unisolated:
             isolation.allow_unisolated(True)
+        if allow_no_cgroup:
+            _allow_no_cgroup(True)
         click.echo(f"sandbox: {isolation.require().describe()}")  # refuses the weak level unless allowed
+        require_memory_bound()
+        click.echo(f"sandbox {memory_bound(settings.limits, CHECK_THREADS)}")
     if backend == "vllm":
         require_vllm()
     if (Path(model) / "config.json").is_file():

@@ -53,8 +53,9 @@ class Isolation:
             return (f"isolation level bwrap: {self.python} (Python {self.python_version}) as host {who} in new "
                     f"user/mount/pid/net/ipc namespaces, read-only {', '.join(self.binds)}, private bounded tmpfs, "
                     f"{filtered}")
+        filtered = "the seccomp filter" if self.seccomp else "NO seccomp filter"
         return (f"isolation level process (WEAK: no namespaces; {self.reason}): {self.python} as {who} with "
-                f"rlimits and an audit hook only; files, network and other processes are NOT hidden")
+                f"rlimits, {filtered} and an audit hook only; files, network and other processes are NOT hidden")
 
 
 def unprivileged_popen_args() -> dict:
@@ -155,15 +156,31 @@ def detect() -> Isolation:
 
 
 def probe_process(python: str, reason: str) -> Isolation | None:
-    code = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
+    """The process level, with the seccomp filter the bootstrap installs itself where it takes (an AF_INET socket
+    must then be refused)."""
+    from passuntil.sandbox_child import INSTALL_SECCOMP
+
+    bpf = seccomp.program()
+    code = "import os, sys; print('%d.%d.%d' % sys.version_info[:3])"
+    if bpf is not None:
+        code += (f"\n{INSTALL_SECCOMP}\n_filter({bpf!r})\nimport socket\ntry:\n    socket.socket()\n"
+                 "except OSError as e:\n    print('filtered' if e.errno == 97 else 'open')\nelse:\n    print('open')")
     try:
         out = subprocess.run([python, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=20,
                              env={}, cwd="/", **unprivileged_popen_args())
     except (OSError, subprocess.TimeoutExpired):
         return None
-    if out.returncode != 0:
+    lines = out.stdout.split()
+    if out.returncode != 0 and not lines:
         return None
-    return Isolation(PROCESS, python, out.stdout.strip(), NOBODY if os.getuid() == 0 else None, reason=reason)
+    filtered = out.returncode == 0 and lines[-1:] == ["filtered"]
+    if not filtered and bpf is not None:  # the filter did not take: the check runs without it, and says so
+        out = subprocess.run([python, "-I", "-S", "-c", code.split("\n")[0]], capture_output=True, text=True,
+                             timeout=20, env={}, cwd="/", **unprivileged_popen_args())
+        if out.returncode != 0:
+            return None
+        lines = out.stdout.split()
+    return Isolation(PROCESS, python, lines[0], NOBODY if os.getuid() == 0 else None, seccomp=filtered, reason=reason)
 
 
 _allowed = {"unisolated": os.environ.get("PASSUNTIL_ALLOW_UNISOLATED") == "1"}

@@ -31,10 +31,13 @@ import time
 from dataclasses import dataclass
 from typing import IO
 
-from passuntil import isolation, seccomp
+from passuntil import cgroup, isolation, seccomp, uids
 from passuntil.sandbox_child import CHILD
 
-MAX_MESSAGE = 16 << 20  # a return value larger than this is a failure, not a parent's memory problem
+# A reply larger than this is a failed check, not the parent's memory problem: parsed, 2 MiB of JSON builds at most
+# ~0.3M objects (the parser counts them, see receive), well under the 300 MiB the parent may spend on one check.
+MAX_MESSAGE = 2 << 20
+MAX_OBJECTS = 300_000
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class Limits:
     memory_bytes: int = 1 << 30
     file_bytes: int = 16 << 20
     tmpfs_bytes: int = 32 << 20
-    max_processes: int = 16  # with memory_bytes, bounds the check's total memory (no cgroup; see the docs)
+    max_processes: int = 16  # the check's processes and threads (its own uid and pids cgroup where there is one)
     open_files: int = 64
     output_bytes: int = 8192
     audit_hook: bool = True  # the second layer; tests turn it off to show the OS walls alone
@@ -82,6 +85,7 @@ class Sandbox:
     def fresh(cls, limits: Limits, mode: str, entry_point: str = "") -> Sandbox:
         """A never-used sandbox at the level in force: a prestarted one when ready, else a new one."""
         iso = isolation.require()
+        require_memory_bound()
         box = _PRESTARTED.take(iso, limits.tmpfs_bytes) or cls(limits, mode, entry_point, iso)
         box.assign(limits, mode, entry_point)
         return box
@@ -93,6 +97,9 @@ class Sandbox:
         self.output_seen = 0
         self.timed_out = False
         self._init_pidfd: int | None = None
+        self.cgroup: cgroup.CheckCgroup | None = None
+        self.oom = False
+        self.uid = uids.lease()  # its own host uid when we are root: per-user kernel budgets are not shared
         bwrap = self.iso.level == isolation.BWRAP
         bpf = self._seccomp_filter() if bwrap and self.iso.seccomp else None
         info_read, info_write = os.pipe() if bwrap else (None, None)
@@ -111,6 +118,8 @@ class Sandbox:
                 os.close(fd)
             if proc is None and workdir:
                 shutil.rmtree(workdir, ignore_errors=True)
+            if proc is None and self.uid is not None:
+                self.uid.release()
             if proc is None and info_read is not None:
                 os.close(info_read)
         self.proc = proc
@@ -125,10 +134,14 @@ class Sandbox:
         self.limits = limits
         self.deadline = time.monotonic() + limits.wall_seconds
         self._config = {"rlimits": _rlimits(limits), "hook": limits.audit_hook, "mode": mode, "entry_point": entry_point}
+        if self.iso.level == isolation.PROCESS and self.iso.seccomp:  # no bwrap to load it: the bootstrap installs it
+            self._config["seccomp"] = self._seccomp_filter()
 
     def _argv(self, info_fd, filter_fd) -> tuple[list[str], dict]:
         python = [self.iso.python, "-I", "-S", "-c", CHILD]
-        extra = {**isolation.unprivileged_popen_args(), "start_new_session": True}  # its own group (process_group needs 3.11)
+        user = ({"user": self.uid.uid, "group": self.uid.uid, "extra_groups": []} if self.uid is not None
+                else isolation.unprivileged_popen_args())
+        extra = {**user, "start_new_session": True}  # its own group (process_group needs 3.11)
         if info_fd is not None:
             env = [a for k, v in isolation.child_env("/tmp").items() for a in ("--setenv", k, v)]
             info = ["--info-fd", str(info_fd)]
@@ -142,11 +155,11 @@ class Sandbox:
             raise RuntimeError("the isolation probe found a seccomp filter, but seccomp.program() builds none here")
         return bpf
 
-    @staticmethod
-    def _process_level_dir() -> str:
+    def _process_level_dir(self) -> str:
         workdir = tempfile.mkdtemp(prefix="passuntil-check-")
         if os.getuid() == 0:
-            os.chown(workdir, isolation.NOBODY, isolation.NOBODY)
+            owner = self.uid.uid if self.uid is not None else isolation.NOBODY
+            os.chown(workdir, owner, owner)
         return workdir
 
     def _namespace_init(self, info_read: int):
@@ -224,13 +237,17 @@ class Sandbox:
         n = int.from_bytes(self._read(4), "big")
         if n > MAX_MESSAGE:
             raise SandboxClosed(f"a reply of {n} bytes is over the {MAX_MESSAGE}-byte limit")
-        return json.loads(self._read(n).decode("utf-8"))
+        return json.loads(self._read(n).decode("utf-8"), object_pairs_hook=_Counted(), parse_constant=_no_constant)
 
     def request(self, obj):
         self._send(obj)
         return self.receive()
 
     def send_program(self, code: str) -> None:
+        base = cgroup.detect()
+        if base is not None and self.cgroup is None:  # before anything untrusted runs: all it forks stays inside
+            self.cgroup = cgroup.CheckCgroup(base, self.limits.memory_bytes, self.limits.max_processes + HARNESS_TASKS)
+            self.cgroup.adopt(self.proc.pid)
         self._send(self._config)
         self._send({"program": code})
 
@@ -262,8 +279,14 @@ class Sandbox:
         except (ProcessLookupError, PermissionError):
             pass
         self.proc.wait()
+        if self.cgroup is not None:
+            self.oom = self.cgroup.oom_killed()
+            self.cgroup.close()
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.uid is not None:
+            self.uid.release()
+            self.uid = None
         for pipe in (self.stdin, self.stdout, self.stderr):
             try:
                 pipe.close()
@@ -275,13 +298,63 @@ class Sandbox:
 
     def output_note(self) -> str:
         extra = self.output_seen - len(self.output)
-        return f"; {extra} more bytes of output discarded" if extra > 0 else ""
+        note = f"; {extra} more bytes of output discarded" if extra > 0 else ""
+        if getattr(self, "oom", False):
+            note += f"; the check reached its memory bound ({self.limits.memory_bytes} bytes over all its processes)"
+        return note
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+
+class _Counted:
+    """The JSON parser's object hook: stops the parse once a reply holds more than MAX_OBJECTS objects."""
+
+    def __init__(self):
+        self.left = MAX_OBJECTS
+
+    def __call__(self, pairs):
+        self.left -= 1
+        if self.left < 0:
+            raise ValueError(f"a reply of more than {MAX_OBJECTS} objects")
+        return dict(pairs)
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not plain data in a reply")
+
+
+HARNESS_TASKS = 3  # bwrap, the namespace's init and the bootstrap count against the cgroup's pids.max too
+_allowed = {"unbounded": os.environ.get("PASSUNTIL_ALLOW_NO_CGROUP") == "1"}
+
+
+def allow_no_cgroup(allowed: bool = True) -> None:
+    """The user's consent (`passuntil run --allow-no-cgroup`) to per-process memory bounds only."""
+    _allowed["unbounded"] = allowed
+
+
+def require_memory_bound() -> None:
+    """Refuse checks without a memory cgroup unless the user accepted the weaker per-process bound."""
+    if cgroup.detect() is None and not _allowed["unbounded"]:
+        raise isolation.IsolationError(
+            "no memory cgroup for code checks: RLIMIT_AS bounds each process only and kernel memory not at all; run "
+            "as root, or set PASSUNTIL_CGROUP to a delegated cgroup (docs/PASSUNTIL.md), or pass --allow-no-cgroup "
+            "to accept max_processes x memory_bytes per check")
+
+
+def memory_bound(limits: Limits, parallel: int) -> str:
+    """One line for the log: what bounds a check's memory here, and all parallel checks together."""
+    base = cgroup.detect()
+    gib = 1 << 30
+    if base is not None:
+        return (f"memory: {limits.memory_bytes / gib:.3g} GiB per check over all its processes, kernel memory and "
+                f"tmpfs included ({base.describe()}); {parallel} in parallel: {parallel * limits.memory_bytes / gib:.3g} GiB")
+    return (f"memory: NO cgroup, {limits.max_processes} processes x {limits.memory_bytes / gib:.3g} GiB per check "
+            f"(RLIMIT_AS each; kernel memory unbounded); {parallel} in parallel: "
+            f"{parallel * limits.max_processes * limits.memory_bytes / gib:.3g} GiB")
 
 
 def _pipes(proc: subprocess.Popen[bytes]) -> tuple[IO[bytes], IO[bytes], IO[bytes]]:

@@ -12,19 +12,40 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tqdm import tqdm
 
+from contracts.locks import OutputLock
 from passuntil.backends import SampleRequest
 from passuntil.estimators import estimate_instance
 from passuntil.records import RecordWriter, read_records
 from passuntil import isolation
 from passuntil.sandbox import Limits
 from passuntil.tasks import Instance, Task, check
+
+
+CHECK_THREADS = 4  # code checks run in parallel
+
+
+def fitted_limits(time_limit: float, parallel: int) -> Limits:
+    """Check limits that fit this machine: all parallel checks together within half its memory (a check's bound is
+    memory_bytes over all its processes with a cgroup, else max_processes x memory_bytes)."""
+    from passuntil import cgroup
+
+    base = Limits(wall_seconds=time_limit, cpu_seconds=max(1, math.ceil(time_limit)))
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return base
+    budget = total // (2 * parallel)
+    memory = max(256 << 20, min(base.memory_bytes, budget))
+    processes = base.max_processes if cgroup.detect() is not None else max(4, min(base.max_processes, budget // memory))
+    return replace(base, memory_bytes=int(memory), max_processes=int(processes))
 
 
 @dataclass
@@ -41,7 +62,7 @@ class Settings:
 
     @property
     def limits(self) -> Limits:
-        return Limits(wall_seconds=self.time_limit, cpu_seconds=max(1, math.ceil(self.time_limit)))
+        return fitted_limits(self.time_limit, CHECK_THREADS)
 
     def validate(self) -> None:
         if self.r < 1 or self.max_samples < self.r:
@@ -120,6 +141,12 @@ def run(task: Task, backend, settings: Settings, out_path, model_name: str, para
         provenance: dict | None = None, log=print) -> list[dict]:
     """Sample the task's (selected) instances; returns the records written in this call."""
     settings.validate()
+    with OutputLock(out_path, log=log):  # one writer per records file: a second run is refused, naming this one
+        return _run(task, backend, settings, out_path, model_name, params, shard, limit, progress, provenance, log)
+
+
+def _run(task: Task, backend, settings: Settings, out_path, model_name: str, params, shard, limit, progress, provenance,
+         log) -> list[dict]:
     max_new = settings.max_new_tokens or task.max_new_tokens
     latest = {rec["instance_id"]: rec for rec in read_records(out_path)
               if rec["task"] == task.name and rec["model"] == model_name}
@@ -132,7 +159,7 @@ def run(task: Task, backend, settings: Settings, out_path, model_name: str, para
     bar = tqdm(total=len(todo), disable=not progress, unit="inst", desc=task.name, dynamic_ncols=True)
     drawn, started, pu_sum = 0, time.perf_counter(), 0.0
     # Code checks are subprocesses: overlap them. The pool closes however the run ends.
-    with ThreadPoolExecutor(max_workers=4) as pool, RecordWriter(out_path) as writer:
+    with ThreadPoolExecutor(max_workers=CHECK_THREADS) as pool, RecordWriter(out_path) as writer:
         active: list[_State] = []
         queue = deque(todo)
         cursor = 0

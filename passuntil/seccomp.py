@@ -1,11 +1,16 @@
-"""A small seccomp filter for the sandbox, as classic BPF bytes for `bwrap --seccomp FD`.
+"""A small seccomp filter for the sandbox, as classic BPF bytes for `bwrap --seccomp FD` (bwrap level) or
+installed by the trusted bootstrap itself (process level: `prctl(PR_SET_SECCOMP)`, no privilege needed).
 
 No library is needed: the program checks the architecture (x86-64 only; elsewhere no filter is
 built and the isolation level says so), refuses the x32 ABI, and answers EPERM to the system calls
 generated code has no use for and that widen the kernel's attack surface (ptrace and cross-process
 memory access, mounts and namespaces, modules, kexec, bpf, perf, userfaultfd, io_uring, keyrings,
-handle-based opens, ...). Everything else is allowed: the namespaces and the unprivileged uid are
-the walls; this filter narrows what the kernel exposes behind them.
+handle-based opens, ...), and to those that allocate kernel memory no per-check limit sees: SysV
+shared memory, semaphores and message queues, memfd_create and memfd_secret, extended attributes.
+socket() and socketpair() are allowed for AF_UNIX only (EAFNOSUPPORT otherwise): inside an empty network
+namespace no other family is of use, and some (AF_VSOCK: VM-wide; AF_NETLINK, AF_PACKET, raw sockets)
+reach beyond it. Everything else is allowed: the namespaces and the unprivileged uid are the walls; this
+filter narrows what the kernel exposes behind them.
 """
 from __future__ import annotations
 
@@ -33,6 +38,19 @@ DENIED_X86_64 = {
 }
 
 
+# Kernel memory outside RLIMIT_AS and the tmpfs bound: SysV IPC, anonymous memory files, extended attributes.
+DENIED_X86_64.update({
+    "shmget": 29, "shmat": 30, "shmctl": 31, "semget": 64, "semop": 65, "semctl": 66, "shmdt": 67, "msgget": 68,
+    "msgsnd": 69, "msgrcv": 70, "msgctl": 71, "semtimedop": 220, "memfd_create": 319, "memfd_secret": 447,
+    "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190, "removexattr": 197, "lremovexattr": 198, "fremovexattr": 199,
+    "setxattrat": 463, "removexattrat": 466,
+})
+SOCKET_CALLS_X86_64 = {"socket": 41, "socketpair": 53}
+AF_UNIX = 1
+EAFNOSUPPORT = 97
+ARG0_LOW = 16  # offsetof(struct seccomp_data, args[0]), its low 32 bits on little-endian x86-64
+
+
 def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
     return struct.pack("HBBI", code, jt, jf, k)
 
@@ -41,17 +59,22 @@ def program() -> bytes | None:
     """The filter for this machine, or None where it is not built (not x86-64)."""
     if platform.machine() != "x86_64":
         return None
-    numbers = sorted(DENIED_X86_64.values())
-    n = len(numbers)
-    # layout: 0 ld arch | 1 jeq arch | 2 ld nr | 3 jge x32 | 4.. jeq each | allow | deny | kill
-    allow = 4 + n
-    deny, kill = allow + 1, allow + 2
+    denied = sorted(DENIED_X86_64.values())
+    sockets = sorted(SOCKET_CALLS_X86_64.values())
+    # layout: 0 ld arch | 1 jeq arch | 2 ld nr | 3 jge x32 | socket calls | denied calls | allow | deny | kill
+    #         | ld arg0 | jeq AF_UNIX | allow | refuse the family
+    first = 4
+    allow = first + len(sockets) + len(denied)
+    deny, kill, family = allow + 1, allow + 2, allow + 3
     insns = [_insn(LD_W_ABS, 0, 0, 4), _insn(JEQ_K, 0, kill - 2, AUDIT_ARCH_X86_64), _insn(LD_W_ABS, 0, 0, 0),
              _insn(JGE_K, deny - 4, 0, X32_SYSCALL_BIT)]
-    for i, number in enumerate(numbers):
-        at = 4 + i
-        insns.append(_insn(JEQ_K, deny - at - 1, 0, number))
+    for number in sockets:
+        insns.append(_insn(JEQ_K, family - len(insns) - 1, 0, number))
+    for number in denied:
+        insns.append(_insn(JEQ_K, deny - len(insns) - 1, 0, number))
     insns += [_insn(RET_K, 0, 0, RET_ALLOW), _insn(RET_K, 0, 0, RET_ERRNO | EPERM), _insn(RET_K, 0, 0, RET_KILL_PROCESS)]
+    insns += [_insn(LD_W_ABS, 0, 0, ARG0_LOW), _insn(JEQ_K, 0, 1, AF_UNIX), _insn(RET_K, 0, 0, RET_ALLOW),
+              _insn(RET_K, 0, 0, RET_ERRNO | EAFNOSUPPORT)]
     return b"".join(insns)
 
 

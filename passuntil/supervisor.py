@@ -32,7 +32,13 @@ class NotPlainData(ValueError):
     pass
 
 
+# Everything a reply can provoke while it is read, parsed and decoded: a failed check, never the caller's exception.
+REPLY_ERRORS = (SandboxClosed, NotPlainData, ValueError, RecursionError, OverflowError, MemoryError, TypeError)
+
+
 _INT = re.compile(r"-?[0-9]{1,4300}")
+MAX_VALUES = 200_000  # decoded values in one reply: a bound on what the parent builds, whatever the bytes
+MAX_SAME_HASH = 8     # keys of one set or dict sharing a full hash: more is built to make hashing quadratic
 
 
 PLAIN = (type(None), bool, int, float, str, list, tuple, set, frozenset, dict)
@@ -55,8 +61,14 @@ def require_plain(x, depth: int = 0):
     return x
 
 
-def decode(x, depth: int = 0):
-    """The sandbox's tagged JSON reply to plain data, strictly; anything else is NotPlainData."""
+def decode(x, depth: int = 0, budget: list[int] | None = None):
+    """The sandbox's tagged JSON reply to plain data, strictly; anything else is NotPlainData. At most MAX_VALUES
+    values are built, and a set or dict is built only when its keys do not collide in hashing (its cost is then
+    linear): a reply cannot make the trusted parent spend memory or time beyond what its bytes allow."""
+    budget = [MAX_VALUES] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise NotPlainData(f"more than {MAX_VALUES} values in one reply")
     if depth > 100:
         raise NotPlainData("nested too deeply")
     if x is None or type(x) is bool or type(x) is str:
@@ -69,20 +81,33 @@ def decode(x, depth: int = 0):
     if tag == "f" and type(v) is str:
         try:
             return float.fromhex(v)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise NotPlainData(f"bad float {v[:40]!r}") from None
     if tag in ("l", "t", "s") and type(v) is list:
-        items = [decode(e, depth + 1) for e in v]
-        try:
-            return items if tag == "l" else tuple(items) if tag == "t" else set(items)
-        except TypeError:
-            raise NotPlainData("unhashable set element") from None
+        items = [decode(e, depth + 1, budget) for e in v]
+        if tag == "s":
+            return set(_hashable_keys(items))
+        return items if tag == "l" else tuple(items)
     if tag == "d" and type(v) is list and all(type(p) is list and len(p) == 2 for p in v):
-        try:
-            return {decode(k, depth + 1): decode(e, depth + 1) for k, e in v}
-        except TypeError:
-            raise NotPlainData("unhashable dict key") from None
+        pairs = [(decode(k, depth + 1, budget), decode(e, depth + 1, budget)) for k, e in v]
+        _hashable_keys([k for k, _ in pairs])
+        return dict(pairs)
     raise NotPlainData(f"unknown tag {str(tag)[:20]!r}")
+
+
+def _hashable_keys(keys: list) -> list:
+    """`keys` when each is hashable and no more than MAX_SAME_HASH share one hash (counted in a dict keyed by the
+    hash values, which are distinct ints: linear). Equal full hashes force a comparison on every probe."""
+    counts: dict[int, int] = {}
+    for key in keys:
+        try:
+            h = hash(key)
+        except TypeError:
+            raise NotPlainData(f"unhashable set element or dict key: a {type(key).__name__}") from None
+        counts[h] = counts.get(h, 0) + 1
+        if counts[h] > MAX_SAME_HASH:
+            raise NotPlainData(f"more than {MAX_SAME_HASH} set elements or dict keys share one hash (a collision attack)")
+    return keys
 
 
 def _exception(name: str, message: str) -> Exception:
@@ -115,13 +140,16 @@ class Candidate:
             reply = self._box.request({"args": require_plain(list(args))})
         except SandboxTimeout as err:
             self._abort("timeout", str(err))
-        except (SandboxClosed, NotPlainData, ValueError, RecursionError) as err:  # ValueError: bad JSON
-            self._abort("failed", f"call {self.calls}: {err}")
+        except REPLY_ERRORS as err:  # ValueError: bad JSON or encoding
+            self._abort("failed", f"call {self.calls}: {type(err).__name__}: {str(err)[:200]}")
         if type(reply) is dict and set(reply) == {"ok"}:
             try:
-                return decode(reply["ok"])
-            except (NotPlainData, RecursionError, ValueError) as err:
-                self._abort("failed", f"call {self.calls} returned something that is not plain data: {err}")
+                value = decode(reply["ok"])
+            except REPLY_ERRORS as err:
+                self._abort("failed", f"call {self.calls} returned something that is not plain data: {str(err)[:200]}")
+            if time.monotonic() > self._box.deadline:  # the deadline holds for the decoding too
+                self._abort("timeout", f"wall-clock limit of {self._box.limits.wall_seconds:g} s (while decoding a reply)")
+            return value
         if type(reply) is dict and set(reply) == {"error", "message"}:
             raise _exception(reply["error"], str(reply["message"]))
         self._abort("failed", f"call {self.calls}: malformed reply")
@@ -154,8 +182,8 @@ def _test_namespace(prompt: str, tests: str) -> dict:
 def _run_tests(check, candidate: Candidate) -> tuple[str, str]:
     try:
         check(candidate)
-    except CheckAborted as err:
-        return "failed", str(err)
+    except CheckAborted as err:  # the candidate's own failure keeps its status ("timeout" stays a timeout)
+        return candidate.failure if candidate.failure is not None else ("failed", str(err))
     except Exception as err:  # an assert, or an error of the candidate: a plain failure
         return "failed", f"{type(err).__name__}: {str(err)[:300]}"
     if candidate.failure is not None:  # the tests swallowed the abort; the verdict did not
@@ -176,8 +204,8 @@ def supervised_check(prompt: str, completion: str, tests: str, entry_point: str,
             ready = box.receive()
         except SandboxTimeout as err:
             status, reason, ready = "timeout", f"loading the completion: {err}", None
-        except (SandboxClosed, ValueError, RecursionError) as err:
-            reason, ready = f"loading the completion: {err}", None
+        except REPLY_ERRORS as err:
+            reason, ready = f"loading the completion: {type(err).__name__}: {str(err)[:200]}", None
         if ready is not None and ready != {"ready": True}:
             reason = f"the completion did not load: {str(ready)[:300]}"
         elif ready is not None:

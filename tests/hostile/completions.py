@@ -30,6 +30,23 @@ os.close(w)
 assert b"canary" in os.read(r, 100)
 """
 
+def forged_reply(body: str) -> str:
+    """A call that answers with a forged reply frame (written straight to the protocol descriptor), then waits:
+    the parent must decode `body` within bounds. Braces are doubled for the test's .format()."""
+    code = f"""
+    import os, struct, time
+    msg = ('{{"ok":' + {body} + '}}').encode()
+    data = struct.pack('>I', len(msg)) + msg
+    while data:
+        data = data[os.write(3, data):]
+    time.sleep(30)
+    """
+    return textwrap.indent(textwrap.dedent(code).strip(), "    ").replace("{", "{{").replace("}", "}}") + "\n"
+
+
+# Ints that share one hash in CPython (hash is n mod 2**61 - 1): a set or dict of them costs quadratic time to build.
+COLLIDING_INTS = "','.join('{\"i\":\"%d\"}' % (k * (2**61 - 1) + 7) for k in range(60000))"
+
 CASES = {
     # ---- secrets: files, the parent's environment and memory, the network
     "read_etc_shadow": guarded("assert open('/etc/shadow').read()"),
@@ -118,6 +135,63 @@ CASES = {
         libc = ctypes.CDLL(None, use_errno=True)
         opened = [libc.syscall(425, 1, None), libc.syscall(323, 1), libc.syscall(101, 16, 1, 0, 0)]
         assert ctypes.get_errno() != 1 or max(opened) >= 0
+    """),
+    # ---- kernel memory no rlimit sees (each is refused by the seccomp filter; the cgroup bounds the rest)
+    "sysv_shared_memory_segments": guarded("""
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        ids = [libc.shmget(0, 64 << 20, 0o1600) for _ in range(8)]
+        assert min(ids) >= 0
+    """),
+    "sysv_queue_and_semaphores": guarded("""
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.msgget(0, 0o1600) >= 0 and libc.semget(0, 250, 0o1600) >= 0
+    """),
+    "memfd_outside_the_tmpfs": guarded("""
+        import os
+        fds = [os.memfd_create('grow%d' % i) for i in range(40)]
+        for fd in fds:
+            os.write(fd, b'x' * (3 << 20))
+    """),
+    "xattrs_on_tmpfs_files": guarded("""
+        import os
+        open('/tmp/x', 'w').close()
+        for i in range(64):
+            os.setxattr('/tmp/x', 'user.k%d' % i, b'v' * 4000)
+    """),
+    "forked_children_each_at_the_limit": top_level("""
+        import os, time
+        for _ in range(12):
+            if os.fork() == 0:
+                x = bytearray(400 << 20)
+                x[::4096] = b'x' * len(x[::4096])
+                time.sleep(5)
+                os._exit(0)
+    """),
+    "empty_files_fill_inodes": top_level("i = 0\nwhile True:\n    open('/tmp/e%d' % i, 'w').close()\n    i += 1"),
+    # ---- socket families beyond the network namespace
+    "vsock_bind_host_port": guarded("""
+        import socket
+        s = socket.socket(40, socket.SOCK_STREAM)
+        s.bind((0xFFFFFFFF, 52311))
+    """),
+    "vsock_seqpacket": guarded("import socket\nsocket.socket(40, socket.SOCK_SEQPACKET).bind((0xFFFFFFFF, 52312))"),
+    "netlink_uevents": guarded("import socket\nsocket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 15).bind((0, 1))"),
+    "packet_socket": guarded("import socket\nsocket.socket(17, socket.SOCK_RAW, 0x0300)"),
+    "raw_icmp_socket": guarded("import socket\nsocket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)"),
+    "ipv6_loopback_connect": guarded("import socket\nsocket.create_connection(('::1', {port}), timeout=1)"),
+    # ---- replies the parent must decode within bounds
+    "reply_set_of_colliding_ints": forged_reply("'{\"s\":[' + " + COLLIDING_INTS + " + ']}'"),
+    "reply_dict_of_colliding_keys": forged_reply(
+        "'{\"d\":[' + ','.join('[{\"i\":\"%d\"},null]' % (k * (2**61 - 1) + 7) for k in range(50000)) + ']}'"),
+    "reply_that_expands_in_the_parent": forged_reply("'{\"l\":[' + ','.join(['{\"l\":[]}'] * 230000) + ']}'"),
+    "reply_float_overflow": forged_reply("'{\"f\":\"0x1p99999\"}'"),
+    "reply_nan_constant": forged_reply("'NaN'"),
+    "reply_bad_utf8_frame": top_level("""
+        import os, struct, time
+        os.write(3, struct.pack('>I', 4) + b'\\xff\\xfe\\xfd\\xfc')
+        time.sleep(30)
     """),
     # ---- the parent
     "kill_parent_pid": guarded("import os\nos.kill({parent}, 9)"),
