@@ -10,7 +10,6 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 from contracts.errors import DataError, InputError
 
@@ -36,6 +35,9 @@ def write_text_atomic(path: str | Path, text: str) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(err.errno, err.strerror, str(path)) from None  # the path the user gave, not the temporary
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -71,15 +73,25 @@ class JsonlAppender:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _cut_torn_tail(self.path)
-        self._fh: IO[str] = open(self.path, "a", encoding="utf-8")
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
     def write(self, record: dict) -> None:
-        self._fh.write(_line(record))
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        """One whole line or none: a write that fails (a full disk) is cut back, so no torn record is left."""
+        data = _line(record).encode("utf-8")
+        start = os.lseek(self._fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+            os.fsync(self._fd)
+        except OSError as err:
+            os.ftruncate(self._fd, start)
+            raise OSError(err.errno, err.strerror, str(self.path)) from None
 
     def close(self) -> None:
-        self._fh.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def __enter__(self) -> JsonlAppender:
         return self
@@ -186,6 +198,12 @@ def check_output_path(path: str | Path, option: str = "--out") -> Path:
         raise InputError(f"{option} {path}: {ancestor} is not a directory; choose a path under a directory")
     if ancestor != path.absolute() and not os.access(ancestor, os.W_OK | os.X_OK):
         raise InputError(f"{option} {path}: {ancestor} is not writable; choose a path you can write")
+    if ancestor != path.absolute():  # root passes os.access everywhere: /proc, /sys or a read-only mount still refuse
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".emergent-probe-", dir=ancestor))
+        except OSError as err:
+            raise InputError(f"{option} {path}: nothing can be created under {ancestor} ({err.strerror}); "
+                             "choose a path on a writable filesystem") from None
     return path
 
 

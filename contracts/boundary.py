@@ -8,6 +8,9 @@
 """
 from __future__ import annotations
 
+import errno
+import os
+import shutil
 from typing import IO, Any
 
 import click
@@ -36,6 +39,23 @@ def library_errors() -> tuple[type[BaseException], ...]:
     except ImportError:
         pass
     return tuple(kinds)
+
+
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+
+
+def full_disk_message(err: OSError) -> str:
+    """One line for a full disk (or quota): the path, and what to do. Every writer publishes atomically, so
+    nothing half-written is left to be trusted."""
+    where = err.filename or "an output file"
+    try:
+        free = shutil.disk_usage(os.path.dirname(os.path.abspath(str(where))) if err.filename else ".").free
+        room = f" ({free / (1 << 20):.1f} MiB free there)"
+    except OSError:
+        room = ""
+    kind = "disk quota exceeded" if err.errno == errno.EDQUOT else "no space left on the device"
+    return (f"{kind} writing {where}{room}; free space and re-run the same command (it resumes; `emergent train` "
+            "with --resume)")
 
 
 class OneLineUsageError(click.UsageError):
@@ -75,6 +95,10 @@ class BoundaryGroup(click.Group):
             raise _one_line(err) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
             raise
+        except OSError as err:
+            if debugging() or err.errno not in FULL_DISK:
+                raise
+            raise EmergentError(full_disk_message(err)) from None
         except library_errors() as err:
             if debugging():
                 raise

@@ -26,28 +26,77 @@ class EvalTableError(DataError):
     pass
 
 
-def read_eval_table(path: str | Path, missing_ok: bool = False) -> list[dict]:
-    """Rows as dicts with every column of COLUMNS (absent columns of old tables read as "")."""
+NUMERIC = ("value",)  # every row has a finite number here
+# Empty (unknown: a checkpoint that records no loss or size, a metric without a stderr) or a finite number.
+OPTIONAL_NUMERIC = ("step", "params", "tokens", "loss", "stderr", "random_baseline")
+WHERE = "__where__"  # each row read carries "file:line" under this key, for the fits' own messages
+
+
+def _row_problem(row: dict) -> str | None:
+    """Why a row of an eval table cannot be trusted, or None."""
+    if None in row:
+        return f"has {len(row[None])} field(s) more than the header (an unquoted comma?)"
+    missing = [c for c in REQUIRED if row.get(c) is None]
+    if missing:
+        return f"has fewer fields than the header (a truncated row?): {', '.join(missing)} missing"
+    spans = [c for c, v in row.items() if isinstance(v, str) and "\n" in v]
+    if spans:
+        return f"column {spans[0]!r} runs over {row[spans[0]].count(chr(10)) + 1} lines (a quote that is never closed?)"
+    for c in ("run", "checkpoint", "task", "metric"):
+        if not row.get(c):
+            return f"column {c!r} is empty"
+    for c in NUMERIC + OPTIONAL_NUMERIC:
+        value = row.get(c) or ""
+        if value == "" and c in OPTIONAL_NUMERIC:
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            return f"column {c!r} holds {value[:40]!r}, not a number"
+        if number != number or number in (float("inf"), float("-inf")):
+            return f"column {c!r} is {value}"
+    return None
+
+
+def read_eval_table(path: str | Path, missing_ok: bool = False, drop_invalid: bool = False,
+                    dropped: list[str] | None = None) -> list[dict]:
+    """Rows as dicts with every column of COLUMNS (absent columns of old tables read as ""), each checked: a row
+    with too many or too few fields, a field a stray quote ran over several lines, an empty key or a value that is
+    not a finite number stops the read with file:line, unless drop_invalid (then it is left out and `dropped`
+    gets "file:line: why")."""
     path = Path(path)
     if not path.is_file():
         if missing_ok:
             return []
         raise EvalTableError(f"{path} does not exist; `emergent eval ... --table {path}` writes it")
+    rows, bad = [], []
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         header = list(reader.fieldnames or [])
-        rows = list(reader)
-    lacking = [c for c in REQUIRED if c not in header]
-    if lacking:
-        raise EvalTableError(f"{path} is not an eval table: it lacks the column(s) {', '.join(lacking)}")
-    return [{c: (row.get(c) or "") for c in COLUMNS} | {k: v for k, v in row.items() if k not in COLUMNS and k}
-            for row in rows]
+        lacking = [c for c in REQUIRED if c not in header]
+        if lacking:
+            raise EvalTableError(f"{path} is not an eval table: it lacks the column(s) {', '.join(lacking)}")
+        start = reader.line_num + 1
+        for row in reader:
+            problem = _row_problem(row)
+            if problem:
+                bad.append(f"{path}:{start}: {problem}")
+            else:
+                rows.append({c: (row.get(c) or "") for c in COLUMNS}
+                            | {k: v for k, v in row.items() if k not in COLUMNS and k} | {WHERE: f"{path}:{start}"})
+            start = reader.line_num + 1
+    if bad and not drop_invalid:
+        raise EvalTableError(f"{bad[0]}; {len(bad)} of {len(bad) + len(rows)} row(s) are invalid; repair or remove "
+                             "them (the fit commands take --drop-invalid to leave them out)")
+    if dropped is not None:
+        dropped += bad
+    return rows
 
 
 def write_eval_table(path: str | Path, rows: list[dict]) -> None:
     """The whole table, atomically, in the contract's column order."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n", extrasaction="ignore")
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n", extrasaction="ignore")  # WHERE stays out
     writer.writeheader()
     writer.writerows({c: _cell(row.get(c, "")) for c in COLUMNS} for row in rows)
     write_text_atomic(path, buffer.getvalue())

@@ -106,8 +106,59 @@ def weights_damage(directory: str | Path) -> str | None:
     return None
 
 
-def check_weights(directory: str | Path) -> None:
-    """Refuse a checkpoint whose weights cannot be loaded, naming the file (before any model is built)."""
-    why = weights_damage(directory)
+RECORD_NAME = "checkpoint.json"  # the checkpoint's own record: it carries the others' digests, so not its own
+MAY_BE_REMOVED = ("trainer_state.pt",)  # older checkpoints drop their optimizer state once a newer one is saved
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_digests(directory: str | Path) -> dict[str, dict]:
+    """{relative path: {sha256, bytes, mtime_ns}} of every file of a checkpoint directory but its record."""
+    directory = Path(directory)
+    out = {}
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.name != RECORD_NAME):
+        stat = path.stat()
+        out[str(path.relative_to(directory))] = {"sha256": _sha256(path), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return out
+
+
+def checksum_problem(directory: str | Path, full: bool = False) -> str | None:
+    """The first file of a checkpoint that does not match the digests its record holds, or None. Fast (full=False):
+    sizes, and a hash only where the mtime moved (a copy); full: every hash. A checkpoint from before digests were
+    recorded has none to check."""
+    directory = Path(directory)
+    try:
+        record = json.loads((directory / RECORD_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    files = record.get("files") if isinstance(record, dict) else None
+    if not isinstance(files, dict):
+        return None
+    for rel, want in files.items():
+        path = directory / rel
+        if not path.is_file():
+            if rel in MAY_BE_REMOVED:
+                continue
+            return f"{path} is missing (its checkpoint records it)"
+        stat = path.stat()
+        if stat.st_size != want.get("bytes"):
+            return f"{path} has {stat.st_size} bytes, its checkpoint recorded {want.get('bytes')} (damaged or replaced)"
+        if (full or stat.st_mtime_ns != want.get("mtime_ns")) and _sha256(path) != want.get("sha256"):
+            return f"{path} does not match its recorded SHA-256 (damaged: its bytes changed since it was saved)"
+    return None
+
+
+def check_weights(directory: str | Path, full: bool = False) -> None:
+    """Refuse a checkpoint whose weights cannot be loaded, or whose files differ from their recorded digests,
+    naming the file (before any model is built)."""
+    why = weights_damage(directory) or checksum_problem(directory, full=full)
     if why is not None:
         raise RunDirError(f"{why}; give a complete checkpoint (a run's checkpoints.jsonl lists them)")

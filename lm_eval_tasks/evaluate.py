@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 
 from contracts.eval_table import append_eval_rows, limit_label, read_eval_table
+from contracts.locks import OutputLock
 from contracts.run_dir import CheckpointRef, resolve_targets
 
 PER_TOKEN = "gold_nll_per_token"
@@ -114,8 +115,8 @@ def results_to_rows(ref: CheckpointRef, out: dict, tasks: list[str], limit=None)
             continue
         directions = out.get("higher_is_better", {}).get(task, {})
         for key, value in metrics.items():
-            if "," not in key or not isinstance(value, (int, float)):
-                continue
+            if "," not in key or not isinstance(value, (int, float)) or not math.isfinite(value):
+                continue  # a NaN or infinite score is no measurement (the table's reader would refuse it)
             metric, filter_name = key.split(",", 1)
             if metric.endswith("_stderr") or metric.endswith("_random"):
                 continue
@@ -199,13 +200,18 @@ def save_lm_eval_outputs(table, ref: CheckpointRef, out: dict, samples: dict) ->
 def evaluate(targets, tasks: list[str], table: str | Path, backend: str = "hf", batch_size: int | str = 8,
              limit: float | None = None, device: str = "cpu", model_args: str = "", log=print) -> int:
     """Evaluate every checkpoint not yet in `table` (under this limit); returns the number of rows appended."""
-    import lm_eval
-
     refs = resolve_targets(targets)
     manager = task_manager()
     wanted = available_tasks(manager, select_tasks(manager, tasks), log=log)
     if not wanted:
         raise ValueError(f"no task of {', '.join(tasks)} has its data (see the warnings above for how to supply it)")
+    with OutputLock(table, log=log):  # one writer per table: a second eval is refused, and no append is lost
+        return _evaluate_all(refs, wanted, manager, table, backend, batch_size, limit, device, model_args, log)
+
+
+def _evaluate_all(refs, wanted, manager, table, backend, batch_size, limit, device, model_args, log) -> int:
+    import lm_eval
+
     mine = limit_label(limit)
     done = {(r["run"], r["checkpoint"], r["task"]) for r in read_eval_table(table, missing_ok=True) if r["limit"] == mine}
     added = 0

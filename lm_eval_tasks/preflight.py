@@ -95,10 +95,14 @@ def data_problem(task: str, names: dict[str, Path]) -> str | None:
     module = _utils(path.parent)
     src = getattr(module, "SOURCE", None)
     if src is None:  # a local generated task (the mini-suite): loading it is cheap and says it all
+        from contracts.errors import DataError
+
         try:
             getattr(module, loader.group(1))()
         except DatasetMissing as err:
             return str(err)
+        except DataError as err:  # there, but damaged: an error whether named alone or through a group
+            raise PreflightError(f"{task}: {err}") from None
         return None
     files = os.environ.get(src.files_env) if src.files_env else None
     if files:

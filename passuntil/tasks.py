@@ -205,26 +205,69 @@ def load_gsm8k_style(path: str | Path) -> Task:
     return _filtered("gsm8k", instances, ["\n\nQuestion:", "\n\n"], 256, path)
 
 
+CHECKERS = ("exact", "number", "code")
+
+
+def _custom_problem(row, i: int) -> str | None:
+    """Why row i of a custom task cannot be used (checked at load, before any model or output exists)."""
+    where = f"row {i + 1}"
+    if not isinstance(row, dict):
+        return f"{where} is not a JSON object"
+    if not isinstance(row.get("prompt"), str):
+        return f"{where} has no 'prompt' string"
+    checker = row.get("checker") or ("code" if "tests" in row else "exact")
+    if checker not in CHECKERS:
+        return f"{where}: unknown checker {checker!r}; use one of {', '.join(CHECKERS)}"
+    answers = row.get("answers") or ([row["answer"]] if "answer" in row else [])
+    if checker in ("exact", "number"):
+        if not answers or not isinstance(answers, list) or not all(isinstance(a, (str, int, float)) and not isinstance(a, bool)
+                                                                   for a in answers):
+            return f"{where} needs 'answer' (a string or number) or 'answers' (a list of them) for the {checker} checker"
+    if checker == "code":
+        tests, entry = row.get("tests"), row.get("entry_point")
+        if not isinstance(tests, str) or not tests.strip():
+            return f"{where}: 'tests' must be Python source defining check(candidate), not {type(tests).__name__}"
+        if not isinstance(entry, str) or not entry.isidentifier():
+            return f"{where}: 'entry_point' must name the function to test, got {entry!r}"
+        try:
+            tree = compile(tests, f"{where} tests", "exec", flags=0x400, dont_inherit=True)  # ast.PyCF_ONLY_AST
+        except (SyntaxError, ValueError) as err:
+            return f"{where}: 'tests' is not valid Python ({err})"
+        if not any(getattr(node, "name", None) == "check" for node in tree.body):  # type: ignore[attr-defined]
+            return f"{where}: 'tests' defines no check(candidate)"
+    return None
+
+
+def _custom_settings(row: dict) -> tuple[list[str], int]:
+    stop, max_new = row.get("stop", ["\n"]), row.get("max_new_tokens", 64)
+    if not isinstance(stop, list) or not all(isinstance(x, str) and x for x in stop):
+        raise TaskError(f"'stop' must be a list of non-empty strings, got {stop!r}")
+    if isinstance(max_new, bool) or not isinstance(max_new, int) or max_new < 1:
+        raise TaskError(f"'max_new_tokens' must be a positive whole number, got {max_new!r}")
+    return stop, max_new
+
+
 def load_custom(path: str | Path, name: str | None = None) -> Task:
     """Custom JSONL: {"id", "prompt", and "answer" | "answers" (exact) | "tests" + "entry_point" (code),
-    optional "checker": exact | number | code, optional "stop": [...], "max_new_tokens"}."""
+    optional "checker": exact | number | code, optional "stop": [...], "max_new_tokens"}. Every row is checked,
+    by type, before anything runs."""
     rows = _read_jsonl(path)
     if not rows:
         raise TaskError(f"{path} holds no rows")
     instances = []
     for i, row in enumerate(rows):
-        if "prompt" not in row:
-            raise TaskError(f"{path}: row {i + 1} has no 'prompt'")
+        problem = _custom_problem(row, i)
+        if problem:
+            raise TaskError(f"{path}: {problem}")
         checker = row.get("checker") or ("code" if "tests" in row else "exact")
         answers = row.get("answers") or ([row["answer"]] if "answer" in row else [])
-        if checker in ("exact", "number") and not answers:
-            raise TaskError(f"{path}: row {i + 1} needs 'answer' or 'answers' for the {checker} checker")
-        if checker == "code" and not (row.get("tests") and row.get("entry_point")):
-            raise TaskError(f"{path}: row {i + 1} needs 'tests' and 'entry_point' for the code checker")
         instances.append(Instance(str(row.get("id", i)), row["prompt"], checker, [str(a) for a in answers],
                                   row.get("tests", ""), row.get("entry_point", "")))
-    stop = rows[0].get("stop", ["\n"])
-    return _filtered(name or Path(path).stem, instances, stop, int(rows[0].get("max_new_tokens", 64)), path)
+    try:
+        stop, max_new = _custom_settings(rows[0])
+    except TaskError as err:
+        raise TaskError(f"{path}: row 1: {err}") from None
+    return _filtered(name or Path(path).stem, instances, stop, max_new, path)
 
 
 TASKS = {

@@ -27,6 +27,9 @@ def study_command(preset_name, out, bigbench, **kwargs):
 
         click.echo(dry_run(chosen, out, bigbench))
         return
+    from contracts.atomic import check_output_path
+
+    check_output_path(out)
     timings = Study(out, chosen, log=click.echo).run()
     rows = [[stage, f"{seconds:.1f} s"] for stage, seconds in [*timings.items(), ("total", sum(timings.values()))]]
     click.echo("\nstage timings:\n" + format_table(["stage", "seconds"], rows, rule=False))

@@ -41,7 +41,13 @@ class Study:
         return out
 
     def run(self) -> dict[str, float]:
+        from contracts.locks import OutputLock
+
         self.out.mkdir(parents=True, exist_ok=True)
+        with OutputLock(self.out, log=self.log):  # one study per folder: a second is refused, naming this one
+            return self._run_stages()
+
+    def _run_stages(self) -> dict[str, float]:
         write_text_atomic(self.out / "study.json", json.dumps({"preset": self.preset["name"], "spec": self.spec}, indent=2,
                                                              default=str))
         for stage in STAGES:

@@ -53,6 +53,105 @@ def _record(**edits) -> str:
     return json.dumps(rec)
 
 
+def _eval_csv(edit=None) -> str:
+    """A small eval table in the contract's columns (4 runs x 6 checkpoints); `edit(lines)` damages it."""
+    lines = ["run,checkpoint,step,params,tokens,loss,task,metric,value,stderr,random_baseline"]
+    for run, size in enumerate((1e6, 3e6, 1e7, 3e7)):
+        for k in range(6):
+            loss = 4 - 0.3 * run - 0.05 * k
+            lines.append(f"r{run},r{run}/s{k},{k},{size:g},{1e8 * (k + 1):g},{loss:g},t,acc,{0.25 + 0.02 * run + 0.01 * k:g},"
+                         "0.01,0.25")
+    if edit:
+        edit(lines)
+    return "\n".join(lines) + "\n"
+
+
+def _set_cell(lines, row: int, column: int, value: str) -> None:
+    cells = lines[row].split(",")
+    cells[column] = value
+    lines[row] = ",".join(cells)
+
+
+def _shard(count: int, payload: int) -> bytes:
+    import struct
+
+    return struct.pack("<8sIIQ8x", b"EMTOKENS", 1, 2, count) + b"\0" * payload
+
+
+def _issue27_cases() -> list[Case]:
+    """The 19 bad inputs of issue 27: each a one-line error, a non-zero exit, nothing created."""
+    words = " ".join(["alpha beta gamma delta epsilon zeta eta theta"] * 8)
+    corpus = "\n\n".join(f"{words} {i}" for i in range(300)) + "\n"
+    fit_curve = ["fit", "loss-curve", "--table", "{tmp}/e.csv", "--bootstrap", "5", "--out", "{tmp}/o.json"]
+    checkpoints = "".join(json.dumps({"run": f"r{i}", "step": 1, "params": "big" if i == 2 else 1e6 * (i + 1),
+                                      "tokens": 1e8, "val_loss": 3 - 0.1 * i}) + "\n" for i in range(6))
+    pu = ["passuntil", "run", "--model", "{ckpt}", "--task", "custom", "--data", "{tmp}/t.jsonl", "--out", "{tmp}/pu.jsonl",
+          "--no-progress"]
+    code_row = {"id": "a", "prompt": "def f(x):\n", "entry_point": "f"}
+    truncated = {"d/data.json": json.dumps({"vocab_size": 512, "train": [{"file": "train_000.bin", "tokens": 1000}],
+                                            "train_tokens": 1000, "val": {"file": "val.bin", "tokens": 10}}),
+                 "d/train_000.bin": _shard(1000, 100), "d/val.bin": _shard(10, 20),
+                 "s.yaml": "rungs:\n  - {name: a, d_model: 64, n_layers: 2, n_heads: 4}\n"}
+    return [
+        Case("27-tokenizer-not-a-tokenizer", ["data", "prepare", "{tmp}/a.txt", "--out", "{tmp}/prep", "--tokenizer",
+                                               "{tmp}/tok"], 2, "not a Hugging Face tokenizer",
+             {"a.txt": corpus, "tok/tokenizer.json": "not a tokenizer\n"}, ["prep"], one_line=True),
+        Case("27-curve-text-in-number", fit_curve, 2, "e.csv:5: column 'value' holds '0.3x7#'",
+             {"e.csv": _eval_csv(lambda ls: _set_cell(ls, 4, 8, "0.3x7#"))}, ["o.json"], one_line=True),
+        Case("27-curve-open-quote", fit_curve, 2, "e.csv:5: column 'value' runs over",
+             {"e.csv": _eval_csv(lambda ls: _set_cell(ls, 4, 8, '"0.3'))}, ["o.json"], one_line=True),
+        Case("27-curve-quote-inside", fit_curve, 2, "e.csv:5",
+             {"e.csv": _eval_csv(lambda ls: _set_cell(ls, 4, 6, 't"x,y'))}, ["o.json"], one_line=True),
+        Case("27-curve-truncated-row", fit_curve, 2, "e.csv:25: has fewer fields than the header",
+             {"e.csv": _eval_csv(lambda ls: ls.__setitem__(-1, ls[-1][:25]))}, ["o.json"], one_line=True),
+        Case("27-curve-nan-loss", fit_curve, 2, "e.csv:7: column 'loss' is nan",
+             {"e.csv": _eval_csv(lambda ls: _set_cell(ls, 6, 5, "nan"))}, ["o.json"], one_line=True),
+        Case("27-law-params-text", ["fit", "loss-law", "--table", "{tmp}/ck.jsonl", "--out", "{tmp}/o.json"], 2,
+             "ck.jsonl record 3: column 'params' holds 'big'", {"ck.jsonl": checkpoints}, ["o.json"], one_line=True),
+        Case("27-law-bootstrap-negative", ["fit", "loss-law", "--table", "{tmp}/ck.jsonl", "--bootstrap", "-1", "--out",
+                                            "{tmp}/o.json"], 2, "'--bootstrap'", {"ck.jsonl": checkpoints}, ["o.json"],
+             one_line=True),
+        Case("27-task-law-target-nan", ["fit", "task-law", "--records", "{tmp}/r.jsonl", "--target", "nan", "--out",
+                                         "{tmp}/o.json"], 2, "positive finite", {"r.jsonl": _record() + "\n"}, ["o.json"],
+             one_line=True),
+        Case("27-emergence-bootstrap-0", ["fit", "emergence", "--records", "{tmp}/r.jsonl", "--bootstrap", "0", "--out",
+                                           "{tmp}/o.json"], 2, "'--bootstrap'", {"r.jsonl": _record() + "\n"}, ["o.json"],
+             one_line=True),
+        Case("27-predict-fits-list", ["predict", "--fits", "{tmp}/f.json", "--params", "1e9", "--out", "{tmp}/p.json"], 2,
+             "holds a JSON list", {"f.json": "[1, 2, 3]"}, ["p.json"], one_line=True),
+        Case("27-predict-fits-old", ["predict", "--fits", "{tmp}/f.json", "--params", "1e9", "--out", "{tmp}/p.json"], 2,
+             "lacks the field 'formula'", {"f.json": json.dumps({"loss_law": {"law": "loss_law", "params": {}}})},
+             ["p.json"], one_line=True),
+        Case("27-predict-params-nan", ["predict", "--fits", "{tmp}/f.json", "--params", "nan"], 2, "positive finite",
+             {"f.json": "{}"}, one_line=True),
+        Case("27-predict-params-negative", ["predict", "--fits", "{tmp}/f.json", "--params", "-1e8"], 2, "positive finite",
+             {"f.json": "{}"}, one_line=True),
+        Case("27-study-out-proc", ["study", "--preset", "smoke", "--out", "/proc/emergent-study"], 2,
+             "nothing can be created under /proc", one_line=True),
+        Case("27-vocab-size-huge", ["data", "prepare", "{tmp}/a.txt", "--out", "{tmp}/prep", "--vocab-size",
+                                     "1000000000000"], 2, "'--vocab-size'", {"a.txt": corpus}, ["prep"], one_line=True),
+        Case("27-task-max-new-tokens-text", pu, 2, "'max_new_tokens' must be a positive whole number",
+             {"t.jsonl": json.dumps({"id": "a", "prompt": "p", "answer": "a", "max_new_tokens": "many"}) + "\n"},
+             ["pu.jsonl"], one_line=True),
+        Case("27-task-tests-number", pu, 2, "'tests' must be Python source", {"t.jsonl": json.dumps({**code_row, "tests": 5})
+                                                                              + "\n"}, ["pu.jsonl"], one_line=True),
+        Case("27-task-tests-invalid", pu, 2, "'tests' is not valid Python",
+             {"t.jsonl": json.dumps({**code_row, "tests": "def check(c):\n    assert c(1) =="}) + "\n"}, ["pu.jsonl"],
+             one_line=True),
+        Case("27-task-unknown-checker", pu, 2, "unknown checker 'fuzzy'",
+             {"t.jsonl": json.dumps({"id": "a", "prompt": "p", "answer": "a", "checker": "fuzzy"}) + "\n"}, ["pu.jsonl"],
+             one_line=True),
+        Case("27-ladder-only-unknown", ["ladder", "run", "smoke", "--out", "{tmp}/lad", "--only", "zz"], 2,
+             "--only names unknown runs ['zz']", absent=["lad"], one_line=True),
+        Case("27-ladder-truncated-shard", ["ladder", "run", "{tmp}/s.yaml", "--out", "{tmp}/lad", "--data", "{tmp}/d"], 2,
+             "train_000.bin is truncated", truncated, ["lad"], one_line=True),
+        Case("27-lm-eval-mini-suite-damaged", ["--model", "hf", "--model_args", "pretrained={ckpt}", "--output_path",
+                                                "{tmp}/o", "--tasks", "es_mini_add"], 2, "es_mini_add.jsonl:2 is not valid JSON",
+             {"mini/es_mini_add.jsonl": '{"id": "a", "prompt": "1 + 1 =", "answer": "2"}\n{broken\n'}, ["o"],
+             env={"EMERGENT_MINI_DATA": "{tmp}/mini"}, program="lm_eval", one_line=True),
+    ]
+
+
 def cases(data_dir: Path) -> list[Case]:
     good = _config_text(data_dir)
     train = ["train", "--config", "{tmp}/c.yaml", "--out", "{tmp}/run", "--no-progress"]
@@ -180,6 +279,7 @@ def cases(data_dir: Path) -> list[Case]:
              absent=["o"], program="lm_eval", env={"EMERGENT_SUITE_DATA": None, "HF_HUB_OFFLINE": None,
                                                    "HF_DATASETS_OFFLINE": None, "TRANSFORMERS_OFFLINE": None,
                                                    "HF_ENDPOINT": "http://127.0.0.1:9"}),
+        *_issue27_cases(),
     ]
 
 
@@ -227,7 +327,8 @@ def results(tmp_path_factory, data_dir, garbage_checkpoint) -> dict[str, tuple[R
         tmp.mkdir()
         _write_files(case, tmp, data_dir, garbage_checkpoint)
         where[case.id] = tmp
-        jobs.append({"argv": [_fill(a, tmp, data_dir, garbage_checkpoint) for a in case.argv], "env": case.env,
+        env = {k: _fill(v, tmp, data_dir, garbage_checkpoint) if isinstance(v, str) else v for k, v in case.env.items()}
+        jobs.append({"argv": [_fill(a, tmp, data_dir, garbage_checkpoint) for a in case.argv], "env": env,
                      "program": case.program,
                      "stdout": str(root / f"{case.id}.out"), "stderr": str(root / f"{case.id}.err")})
     (root / "jobs.json").write_text(json.dumps(jobs))

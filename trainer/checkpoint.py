@@ -8,6 +8,7 @@ corrupts the latest one; RUN/checkpoints.jsonl gets its line only after the rena
 """
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 from pathlib import Path
@@ -35,9 +36,17 @@ def save_checkpoint(run_dir: Path, step: int, model_state: dict, trainer_state: 
     final = step_dir(run_dir, step)
     tmp = final.with_name(f".{final.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    save_hf_checkpoint(tmp, model_state, cfg, tokenizer, extra={"emergent_suite": record})
-    torch.save(trainer_state, tmp / TRAINER_STATE)
-    write_text_atomic(tmp / RECORD, json.dumps(record, indent=2))
+    try:
+        save_hf_checkpoint(tmp, model_state, cfg, tokenizer, extra={"emergent_suite": record})
+        _save_state(trainer_state, tmp / TRAINER_STATE)
+        # Digests of every file, written before the checkpoint is published: resume, eval and passuntil verify them.
+        record = {**record, "files": contracts.run_dir.file_digests(tmp)}
+        write_text_atomic(tmp / RECORD, json.dumps(record, indent=2))
+    except Exception as err:
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written stays behind
+        if _full_disk(err, run_dir):
+            raise OSError(errno.ENOSPC, "No space left on device", str(final)) from None
+        raise
     replace_dir_atomic(tmp, final)
     append_jsonl(run_dir / "checkpoints.jsonl", record)
     if keep_trainer_state == "last":
@@ -47,12 +56,33 @@ def save_checkpoint(run_dir: Path, step: int, model_state: dict, trainer_state: 
     return final
 
 
-def damage(directory: Path) -> str | None:
-    """Why a checkpoint cannot be resumed from (a torn or overwritten file), or None when it is whole.
+def _save_state(state: dict, path: Path) -> None:
+    torch.save(state, path)
 
-    Cheap: the trainer state's zip CRCs (torch.save writes a zip) and the weights' safetensors header
-    against the file's size; nothing is unpickled or loaded into memory.
+
+def _full_disk(err: BaseException, where: Path) -> bool:
+    """A write failure that is a full disk, however the library says it: an OSError, safetensors' "os error 28",
+    torch's zip writer's "unexpected pos" (it does not pass the errno on), or no room left where we write."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(err)
+    if "No space left" in text or "os error 28" in text or "unexpected pos" in text:
+        return True
+    try:
+        return shutil.disk_usage(where).free < (1 << 20)
+    except OSError:
+        return False
+
+
+def damage(directory: Path) -> str | None:
+    """Why a checkpoint cannot be resumed from (a torn, overwritten or bit-flipped file), or None when it is whole.
+
+    The trainer state's zip CRCs (torch.save writes a zip), the weights' safetensors header against the
+    file's size, and every file against the SHA-256 its record holds (nothing is unpickled or loaded).
     """
+    why = contracts.run_dir.checksum_problem(directory, full=True)
+    if why is not None:
+        return why
     import zipfile
 
     state = directory / TRAINER_STATE

@@ -11,6 +11,8 @@ import click
 
 from contracts.errors import DataError, RunDirError
 
+MAX_VOCAB = 1 << 21  # 2M: beyond any tokenizer in use (the largest are ~256K); the BPE trainer aborts far above it
+
 
 @click.group("trainer", context_settings={"help_option_names": ["-h", "--help"]})
 def group() -> None:
@@ -61,7 +63,7 @@ def data_group():
 @data_group.command("prepare")
 @click.argument("inputs", nargs=-1)
 @click.option("--out", required=True, type=click.Path(file_okay=False))
-@click.option("--vocab-size", default=8192, show_default=True, type=click.IntRange(min=2),
+@click.option("--vocab-size", default=8192, show_default=True, type=click.IntRange(min=2, max=MAX_VOCAB),
               help="BPE vocabulary to train (ignored with --tokenizer).")
 @click.option("--tokenizer", "tokenizer_dir", type=click.Path(), help="Use an existing Hugging Face tokenizer directory.")
 @click.option("--val-fraction", default=0.01, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True))

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from contracts.errors import DataError
-from trainer.shards import read_shard
+from trainer.shards import check_shard, read_shard
 
 
 def load_manifest(data_dir: str | Path) -> dict:
@@ -36,6 +36,10 @@ def load_manifest(data_dir: str | Path) -> dict:
         raise DataError(f"{manifest_path} gives vocab_size {manifest['vocab_size']}; re-create it with `emergent data prepare`")
     if not isinstance(manifest.get("train_tokens", 0), int) or manifest.get("train_tokens", 0) <= 0:
         raise DataError(f"data directory {data_dir} holds no training tokens; prepare it from a non-empty corpus")
+    for entry in [*manifest["train"], manifest["val"]]:  # headers and sizes only: cheap, and before anything is made
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+            raise DataError(f"{manifest_path} lists a shard without a file name; re-create it with `emergent data prepare`")
+        check_shard(data_dir / entry["file"])
     return manifest
 
 

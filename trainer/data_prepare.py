@@ -111,7 +111,11 @@ def load_tokenizer(path: str | Path):
     path = Path(path)
     if not path.is_dir():
         raise DataError(f"tokenizer directory {path} does not exist")
-    tok = AutoTokenizer.from_pretrained(str(path))
+    try:
+        tok = AutoTokenizer.from_pretrained(str(path))
+    except (OSError, ValueError, TypeError, KeyError) as err:  # not a tokenizer folder, or damaged
+        raise DataError(f"{path} is not a Hugging Face tokenizer directory ({type(err).__name__}: {str(err)[:120]}); "
+                        "give one that AutoTokenizer.from_pretrained loads, or leave out --tokenizer to train one") from None
     if tok.eos_token_id is None:
         raise DataError(f"tokenizer at {path} has no end-of-text token; documents could not be separated")
     return tok

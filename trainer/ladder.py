@@ -342,6 +342,9 @@ def run_ladder(spec: dict, out: str | Path, data_dir: str | Path | None = None, 
     # Everything is checked before OUT is created: the data (when given) and every run of the plan.
     planned = plan(spec, data_dir=str(data_dir) if data_dir else None,
                    vocab_size=load_manifest(data_dir)["vocab_size"] if data_dir is not None else None)
+    unknown = set(only or ()) - {r.name for r in planned} - {r.rung for r in planned}
+    if unknown:
+        raise ConfigError(f"--only names unknown runs {sorted(unknown)}; the plan has {[r.name for r in planned]}")
     if not allow_huge:
         refuse_huge_plan([r for r in planned if not only or r.name in only or r.rung in only])
     out.mkdir(parents=True, exist_ok=True)

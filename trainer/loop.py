@@ -1,6 +1,7 @@
 """The training loop: AdamW, gradient accumulation, clipping, schedules, checkpoints, exact resume."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -131,7 +132,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, progress:
     """Train one run to its token budget. Returns a summary of the final state."""
     world = parallel.init_world(cfg.device)
     try:
-        return _train(cfg, Path(run_dir), resume, progress, world)
+        with contextlib.ExitStack() as held:  # the run directory's lock, once it is claimed
+            return _train(cfg, Path(run_dir), resume, progress, world, held)
     finally:
         parallel.shutdown(world)
 
@@ -185,14 +187,18 @@ def _batch_split(cfg: TrainConfig, world: parallel.World, stream: TokenStream) -
     return per_rank, per_rank // cfg.micro_batch_size
 
 
-def _build(cfg: TrainConfig, run_dir: Path, resume: bool, world: parallel.World) -> _Run:
-    """Check the config against the data, claim the run directory, build model and optimizer (seeded)."""
+def _build(cfg: TrainConfig, run_dir: Path, resume: bool, world: parallel.World, held: contextlib.ExitStack) -> _Run:
+    """Check the config against the data, claim the run directory (and its lock: one writer), build model and
+    optimizer (seeded)."""
     from transformers import AutoTokenizer
+
+    from contracts.locks import OutputLock
 
     stream = TokenStream(cfg.data_dir, cfg.seq_len, cfg.seed)
     per_rank, accum = _batch_split(cfg, world, stream)
     if world.is_main:
         prepare_run_dir(run_dir, cfg, resume)
+        held.enter_context(OutputLock(run_dir, log=print))
     if world.world_size > 1:
         torch.distributed.barrier()
 
@@ -300,8 +306,9 @@ def _checkpoint(run: _Run, progress: _Progress, lr: float, bar: tqdm) -> None:
     progress.window_start = time.perf_counter()  # keep eval and save time out of tokens/s
 
 
-def _train(cfg: TrainConfig, run_dir: Path, resume: bool, show_progress: bool, world: parallel.World) -> dict:
-    run = _build(cfg, run_dir, resume, world)
+def _train(cfg: TrainConfig, run_dir: Path, resume: bool, show_progress: bool, world: parallel.World,
+           held: contextlib.ExitStack) -> dict:
+    run = _build(cfg, run_dir, resume, world, held)
     progress = _restore(run, resume)
     metrics_log = make_logger(run_dir, cfg.log_to, cfg.name, cfg.to_dict()) if world.is_main else None
     total = cfg.total_steps

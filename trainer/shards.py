@@ -38,6 +38,14 @@ def write_shard(path: Path, tokens: np.ndarray, dtype: type) -> None:
 
 def read_shard(path: Path) -> np.ndarray:
     """A read-only memory map of the shard's tokens."""
+    width, count = check_shard(path)
+    return np.memmap(path, dtype=DTYPES[width], mode="r", offset=HEADER.size, shape=(count,))
+
+
+def check_shard(path: Path) -> tuple[int, int]:
+    """(width, count) of a whole shard: header, version and size checked (a truncated file is refused)."""
+    if not Path(path).is_file():
+        raise DataError(f"token shard {path} is missing; re-run `emergent data prepare`")
     with open(path, "rb") as fh:
         raw = fh.read(HEADER.size)
     if len(raw) < HEADER.size:
@@ -49,5 +57,6 @@ def read_shard(path: Path) -> np.ndarray:
         raise DataError(f"{path} has shard version {version} / width {width} this trainer cannot read")
     expected = HEADER.size + width * count
     if os.path.getsize(path) != expected:
-        raise DataError(f"{path} is truncated ({os.path.getsize(path)} bytes, header says {expected})")
-    return np.memmap(path, dtype=DTYPES[width], mode="r", offset=HEADER.size, shape=(count,))
+        raise DataError(f"{path} is truncated ({os.path.getsize(path)} bytes, header says {expected}); "
+                        "re-run `emergent data prepare`")
+    return width, count
