@@ -207,16 +207,20 @@ def check_output_path(path: str | Path, option: str = "--out") -> Path:
     return path
 
 
-def clean_stale_temporaries(directory: str | Path, name: str | None = None) -> list[Path]:
-    """Remove what interrupted atomic writes left in `directory` (not recursive): hidden `.NAME.*.tmp` files
-    and `.NAME.tmp` directories (only those of `name` when given: a directory we do not own). Only a kill
-    leaves them; call when a run starts, before writing."""
+def clean_stale_temporaries(directory: str | Path, name: str | None = None, recursive: bool = False) -> list[Path]:
+    """Remove what interrupted atomic writes left in `directory`: hidden `.NAME.*.tmp` files and `.NAME.tmp`
+    directories (only those of `name` when given: a directory we do not own), in its subfolders too when
+    `recursive` (an output folder that is all ours: a study, a ladder, a run). Only a kill leaves them; call when
+    a job starts, holding its output's lock, before writing."""
     directory = Path(directory)
     removed: list[Path] = []
     if not directory.is_dir():
         return removed
     patterns = [f".{name}.*.tmp", f".{name}.tmp"] if name else [".*.tmp"]
-    for stale in sorted({p for pattern in patterns for p in directory.glob(pattern)}):
+    glob = directory.rglob if recursive and not name else directory.glob
+    for stale in sorted({p for pattern in patterns for p in glob(pattern)}, key=lambda p: len(p.parts)):
+        if not stale.exists() and not stale.is_symlink():  # inside a temporary directory removed just before
+            continue
         if stale.is_dir() and not stale.is_symlink():
             shutil.rmtree(stale, ignore_errors=True)
         else:

@@ -38,10 +38,34 @@ def read_checkpoints(run_dir: str | Path) -> list[CheckpointRef]:
         raise RunDirError(f"{run_dir / 'checkpoints.jsonl'}:{bad[0]} has no checkpoint path; is it a run directory "
                           "written by `emergent train`?")
     refs = [_ref(r, run_dir / r["path"], r.get("run") or run_dir.name) for r in records if (run_dir / r["path"]).is_dir()]
+    refs += _unlisted(run_dir, {(run_dir / r["path"]).resolve() for r in records})
+    refs.sort(key=lambda ref: (ref.step if isinstance(ref.step, int) else -1))
     if not refs:
         raise RunDirError(f"{run_dir}: none of the {len(records)} checkpoint(s) listed in checkpoints.jsonl exists; "
                           "was the checkpoints/ directory moved or deleted?")
     return refs
+
+
+def _unlisted(run_dir: Path, listed: set[Path]) -> list[CheckpointRef]:
+    """Complete checkpoints that checkpoints.jsonl does not list (its last line torn by a kill, or cut): each is
+    read from its own record, and said, never skipped silently."""
+    import sys
+
+    out = []
+    for directory in sorted((run_dir / "checkpoints").glob("step_*")):
+        record_path = directory / RECORD_NAME
+        if directory.resolve() in listed or not record_path.is_file():
+            continue
+        try:
+            record = json.loads(record_path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(record, dict):
+            continue
+        print(f"warning: {run_dir / 'checkpoints.jsonl'} does not list {directory.name} (a torn last line?); using the "
+              f"checkpoint's own record ({record_path})", file=sys.stderr, flush=True)
+        out.append(_ref(record, directory, record.get("run") or run_dir.name))
+    return out
 
 
 def _json_object(path: Path) -> dict:

@@ -13,7 +13,9 @@ data is absent are skipped with one warning each; a task named on its own must h
 """
 from __future__ import annotations
 
+import json
 import math
+import os
 from pathlib import Path
 
 from contracts.eval_table import append_eval_rows, limit_label, read_eval_table
@@ -180,12 +182,17 @@ def outputs_dir(table: str | Path) -> Path:
     return table.with_name(f"{table.stem}_lm_eval")
 
 
+PENDING = ".pending"  # lm-eval's outputs of one checkpoint wait here until its rows are in the table
+
+
 def save_lm_eval_outputs(table, ref: CheckpointRef, out: dict, samples: dict) -> Path:
-    """lm-eval's aggregated results JSON and per-item samples, through its EvaluationTracker (its layout)."""
+    """lm-eval's aggregated results JSON and per-item samples, through its EvaluationTracker (its layout), into a
+    pending folder; publish_outputs moves them into place once the checkpoint's rows are in the table."""
     from lm_eval.loggers import EvaluationTracker
     from lm_eval.utils import sanitize_model_name
 
-    tracker = EvaluationTracker(output_path=str(outputs_dir(table)))
+    pending = outputs_dir(table) / PENDING
+    tracker = EvaluationTracker(output_path=str(pending))
     tracker.general_config_tracker.log_experiment_args(model_source="emergent eval", model_args=f"pretrained={ref.path}",
                                                        system_instruction=None, chat_template=None,
                                                        fewshot_as_multiturn=False)
@@ -194,7 +201,51 @@ def save_lm_eval_outputs(table, ref: CheckpointRef, out: dict, samples: dict) ->
     for task in out.get("configs", {}):
         if task in samples:
             tracker.save_results_samples(task_name=task, samples=samples[task])
-    return outputs_dir(table) / tracker.general_config_tracker.model_name_sanitized
+    return pending / tracker.general_config_tracker.model_name_sanitized
+
+
+def publish_outputs(table, pending: Path) -> Path:
+    """Move one checkpoint's pending outputs into <table>_lm_eval/<name>/ (file by file: the folder may hold the
+    outputs of earlier evaluations of other tasks)."""
+    final = outputs_dir(table) / pending.name
+    final.mkdir(parents=True, exist_ok=True)
+    for path in sorted(pending.iterdir()):
+        os.replace(path, final / path.name)
+    pending.rmdir()
+    return final
+
+
+def _pending_tasks(pending: Path) -> set:
+    """The tasks whose results a pending folder holds (the configs of its results_*.json; none readable: empty)."""
+    tasks: set = set()
+    for path in pending.glob("results_*.json"):
+        try:
+            tasks |= set(json.loads(path.read_text()).get("configs", {}))  # tasks only (results also holds groups)
+        except (OSError, ValueError, AttributeError):
+            return set()
+    return tasks
+
+
+def settle_pending(table, done: set, log) -> None:
+    """What a killed eval left pending: published where the table holds the checkpoint (killed after its append),
+    removed where it does not (it is evaluated again), so a re-run never adds a second set."""
+    import shutil
+
+    root = outputs_dir(table) / PENDING
+    if not root.is_dir():
+        return
+    from lm_eval.utils import sanitize_model_name
+
+    tasks_in_table: dict[str, set] = {}
+    for run, checkpoint, task in done:
+        tasks_in_table.setdefault(sanitize_model_name(f"{run}/{checkpoint}"), set()).add(task)
+    for pending in sorted(p for p in root.iterdir() if p.is_dir()):
+        if _pending_tasks(pending) <= tasks_in_table.get(pending.name, set()) and _pending_tasks(pending):
+            log(f"    lm-eval outputs of {pending.name} were left pending by a killed run; published")
+            publish_outputs(table, pending)
+        else:
+            shutil.rmtree(pending)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def evaluate(targets, tasks: list[str], table: str | Path, backend: str = "hf", batch_size: int | str = 8,
@@ -214,6 +265,7 @@ def _evaluate_all(refs, wanted, manager, table, backend, batch_size, limit, devi
 
     mine = limit_label(limit)
     done = {(r["run"], r["checkpoint"], r["task"]) for r in read_eval_table(table, missing_ok=True) if r["limit"] == mine}
+    settle_pending(table, done, log)
     added = 0
     for i, ref in enumerate(refs, 1):
         todo = [t for t in wanted if (ref.run, ref.checkpoint, t) not in done]
@@ -228,8 +280,9 @@ def _evaluate_all(refs, wanted, manager, table, backend, batch_size, limit, devi
         rows = results_to_rows(ref, out, todo, limit)
         rows += per_token_rows(ref, lm, {t: samples[t] for t in todo if t in samples}, out, limit)
         del lm  # one model in memory at a time
-        where = save_lm_eval_outputs(table, ref, out, samples)  # before the table: the table marks a checkpoint done
+        pending = save_lm_eval_outputs(table, ref, out, samples)  # pending until the table marks the checkpoint done
         append_eval_rows(table, rows, warn=log)  # after every checkpoint: a kill loses at most the one in progress
+        where = publish_outputs(table, pending)
         log(f"    lm-eval results and samples: {where}")
         added += len(rows)
     return added

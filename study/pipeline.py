@@ -45,6 +45,9 @@ class Study:
 
         self.out.mkdir(parents=True, exist_ok=True)
         with OutputLock(self.out, log=self.log):  # one study per folder: a second is refused, naming this one
+            from contracts.atomic import clean_stale_temporaries
+
+            clean_stale_temporaries(self.out, recursive=True)  # corpus/, stages/, mini_suite/, .REPORT.md.*.tmp, ...
             return self._run_stages()
 
     def _run_stages(self) -> dict[str, float]:

@@ -121,14 +121,20 @@ def _warn(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def repair_run_dir(run_dir: Path, resume_step: int) -> None:
+def repair_run_dir(run_dir: Path, resume_step: int, keep_trainer_state: str = "last") -> None:
     """Bring the run's logs back to the checkpoint we resume from.
 
-    Drops temporary directories of interrupted saves, rebuilds checkpoints.jsonl from the records
-    stored inside the complete checkpoint directories (a kill between rename and append loses no
-    line), and cuts metrics.jsonl back to `resume_step` so the resumed run writes each step once.
+    Drops temporary files and directories of interrupted saves (in every subfolder), rebuilds
+    checkpoints.jsonl from the records stored inside the complete checkpoint directories (a kill between
+    rename and append loses no line), cuts metrics.jsonl back to `resume_step` so the resumed run writes each
+    step once, and, under keep_trainer_state "last", removes the optimizer state of every checkpoint but the
+    newest (a kill between publishing a checkpoint and removing the older states left them, twice the weights
+    each).
     """
+    from contracts.atomic import clean_stale_temporaries
+
     ckpt_root = run_dir / "checkpoints"
+    clean_stale_temporaries(run_dir, recursive=True)
     for tmp in ckpt_root.glob(".step_*"):
         shutil.rmtree(tmp, ignore_errors=True)
     records = []
@@ -141,3 +147,7 @@ def repair_run_dir(run_dir: Path, resume_step: int) -> None:
     write_jsonl_atomic(run_dir / "checkpoints.jsonl", records)
     metrics = [m for m in read_jsonl(run_dir / "metrics.jsonl") if m["step"] <= resume_step]
     write_jsonl_atomic(run_dir / "metrics.jsonl", metrics)
+    if keep_trainer_state == "last":
+        kept = sorted(d for d in ckpt_root.glob("step_*") if (d / TRAINER_STATE).is_file())
+        for older in kept[:-1]:
+            (older / TRAINER_STATE).unlink()

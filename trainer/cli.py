@@ -31,7 +31,7 @@ def train_command(config_path, out, data_dir, resume, no_progress, log_to):
     """Train one run (any number of processes: wrap in torchrun for DDP/FSDP)."""
     from pathlib import Path
 
-    from contracts.atomic import check_output_path, clean_stale_temporaries
+    from contracts.atomic import check_output_path
     from trainer.config import TrainConfig, check_fits_memory
     from trainer.data import load_manifest
 
@@ -47,7 +47,6 @@ def train_command(config_path, out, data_dir, resume, no_progress, log_to):
                           "drop --resume to start a new run there")
     check_fits_memory(cfg)
     load_manifest(cfg.data_dir)  # the data is checked before the run directory is created
-    clean_stale_temporaries(out)
 
     from trainer.loop import train
 

@@ -348,7 +348,7 @@ def run_ladder(spec: dict, out: str | Path, data_dir: str | Path | None = None, 
     if not allow_huge:
         refuse_huge_plan([r for r in planned if not only or r.name in only or r.rung in only])
     out.mkdir(parents=True, exist_ok=True)
-    clean_stale_temporaries(out)
+    clean_stale_temporaries(out)  # not recursive: each run directory is cleaned under its own lock
     if data_dir is None:
         data_dir = out / "data"
         if not (data_dir / "data.json").is_file():

@@ -230,7 +230,7 @@ def _restore(run: _Run, resume: bool) -> _Progress:
         np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
     if run.world.is_main and resume:
-        repair_run_dir(run.run_dir, progress.step)
+        repair_run_dir(run.run_dir, progress.step, run.cfg.checkpoints.keep_trainer_state)
     return progress
 
 
