@@ -21,6 +21,7 @@ def read_csv(path: str | Path) -> list[dict]:
     rows = []
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
+        _ = reader.fieldnames  # reads the header: line numbers below are the file's own
         start = reader.line_num + 1
         for row in reader:
             rows.append({**row, eval_table.WHERE: f"{path}:{start}"})
@@ -73,7 +74,8 @@ def column(rows: list[dict], name: str, source: str, cast=float) -> list:
     if not rows:
         raise AnalysisError(f"{source} has no rows")
     if name not in rows[0]:
-        raise AnalysisError(f"{source} has no column {name!r} (columns: {', '.join(rows[0])}); "
+        shown = ", ".join(c for c in rows[0] if c != eval_table.WHERE)
+        raise AnalysisError(f"{source} has no column {name!r} (columns: {shown}); "
                             f"name the right one with the matching --*-col option")
     out = []
     for i, row in enumerate(rows):

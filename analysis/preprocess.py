@@ -48,7 +48,8 @@ def filter_rows(rows: list[dict], wheres) -> list[dict]:
     for expr in wheres or ():
         col, op, value = parse_where(expr)
         if rows and col not in rows[0]:
-            raise AnalysisError(f"--where {expr!r}: no column {col!r} (columns: {', '.join(rows[0])})")
+            shown = ", ".join(c for c in rows[0] if c != eval_table.WHERE)
+            raise AnalysisError(f"--where {expr!r}: no column {col!r} (columns: {shown})")
         rows = [r for r in rows if _compare(r.get(col), op, value)]
     if wheres and not rows:
         raise AnalysisError(f"--where {' and '.join(wheres)} keeps no row")

@@ -67,11 +67,11 @@ def test_a_flipped_bit_is_refused_by_eval_and_passuntil(run, tmp_path):
 def test_resume_refuses_a_damaged_checkpoint_and_falls_back(run, tmp_path):
     copy = _copy(run, tmp_path)
     steps = sorted((copy / "checkpoints").glob("step_*"))
-    _flip(steps[-1] / "trainer_state.pt", offset_from_end=400, count=64)  # 64 bytes overwritten, same size
+    _flip(steps[-1] / "model.safetensors", offset_from_end=400, count=64)  # 64 bytes of tensor data, same size
     res = run_cli("train", "--config", str(run.parent / "run.yaml"), "--out", str(copy), "--resume", "--no-progress")
     assert res.returncode == 0, res.stderr[-2000:]
     warning = [line for line in res.stderr.splitlines() if line.startswith("warning:")]
-    assert warning and "trainer_state.pt does not match its recorded SHA-256" in warning[0]
+    assert warning and "model.safetensors does not match its recorded SHA-256" in warning[0]
     assert f"resuming from the newest complete checkpoint, {steps[-2].name}" in warning[0]
     assert checksum_problem(sorted((copy / "checkpoints").glob("step_*"))[-1], full=True) is None
 

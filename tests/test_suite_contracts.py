@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from contracts.answers import last_number, normalize_number
-from contracts.eval_table import COLUMNS, EvalTableError, append_eval_rows, check_limits, limit_label, read_eval_table
+from contracts.eval_table import COLUMNS, WHERE, EvalTableError, append_eval_rows, check_limits, limit_label, read_eval_table
 
 
 def test_numbers_compare_in_one_canonical_form():
@@ -36,7 +36,8 @@ def test_appending_under_another_limit_warns_and_keeps_both(tmp_path):
     append_eval_rows(table, [row(), row(metric="acc_norm")], warn=said.append)
     assert len(said) == 1 and "r/step_1 es_mmlu already has rows from limit 10" in said[0]
     rows = read_eval_table(table)
-    assert [r["limit"] for r in rows] == ["10", "", ""] and list(rows[0]) == COLUMNS
+    assert [r["limit"] for r in rows] == ["10", "", ""] and list(rows[0]) == [*COLUMNS, WHERE]
+    assert [r[WHERE] for r in rows] == [f"{table}:{n}" for n in (2, 3, 4)]  # each row knows its file:line
     assert rows[0]["higher_is_better"] == "true" and limit_label(0.5) == "0.5" and limit_label(None) == ""
     with pytest.raises(EvalTableError, match=r"es_mmlu/acc mixes rows from different evaluations \(full, limit=10\)"):
         check_limits(rows)

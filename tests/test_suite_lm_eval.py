@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lm_eval_tasks import TASK_DIR
-from contracts.eval_table import COLUMNS, EvalTableError, check_limits, read_eval_table
+from contracts.eval_table import COLUMNS, WHERE, EvalTableError, check_limits, read_eval_table
 from lm_eval_tasks.evaluate import expand_tasks, outputs_dir, task_manager
 from lm_eval_tasks.sources import DatasetMissing
 from tests.conftest import SUITE_FIXTURES, run_cli, tiny_config
@@ -245,7 +245,7 @@ def test_old_eval_tables_still_read(tmp_path):
 
     assert read_table(old) == [row]
     (tmp_path / "other.csv").write_text("model,loss\nx,2.0\n")
-    assert read_table(tmp_path / "other.csv") == [{"model": "x", "loss": "2.0"}]
+    assert read_table(tmp_path / "other.csv") == [{"model": "x", "loss": "2.0", WHERE: f"{tmp_path / 'other.csv'}:2"}]
 
 
 def test_per_token_nll_counts_the_checkpoints_answer_tokens(suite_model):

@@ -80,9 +80,6 @@ def damage(directory: Path) -> str | None:
     The trainer state's zip CRCs (torch.save writes a zip), the weights' safetensors header against the
     file's size, and every file against the SHA-256 its record holds (nothing is unpickled or loaded).
     """
-    why = contracts.run_dir.checksum_problem(directory, full=True)
-    if why is not None:
-        return why
     import zipfile
 
     state = directory / TRAINER_STATE
@@ -93,7 +90,8 @@ def damage(directory: Path) -> str | None:
             return f"{state} is damaged (bad CRC in {bad})"
     except (zipfile.BadZipFile, OSError, EOFError) as err:
         return f"{state} is damaged ({err})"
-    return contracts.run_dir.weights_damage(directory)
+    # A torn file is named by its structure first; a file whose bytes changed in place, by its digest.
+    return contracts.run_dir.weights_damage(directory) or contracts.run_dir.checksum_problem(directory, full=True)
 
 
 def latest_resumable(run_dir: Path, warn=None) -> Path | None:
