@@ -19,10 +19,10 @@ killed and the directory removed.
 """
 from __future__ import annotations
 
-import functools
 import itertools
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +58,7 @@ def _own(controller: str) -> str | None:
 
 def _usable(directory: Path, probe_file: str) -> bool:
     """A child can be made in `directory` and has `probe_file` (the controller is on there)."""
-    trial = directory / f"passuntil-probe-{os.getpid()}"
+    trial = directory / f"passuntil-probe-{os.getpid()}-{threading.get_ident()}-{next(_counter)}"
     try:
         trial.mkdir()
     except OSError:
@@ -83,13 +83,19 @@ def _v2(directory: Path) -> Base | None:
     return None
 
 
-@functools.lru_cache(maxsize=1)
+_detected: list = []  # [Base | None] once measured
+_detecting = threading.Lock()  # the scheduler's check threads ask at once on first use: one of them measures
+
+
 def detect() -> Base | None:
     """The cgroup base for checks on this machine, or None (measured once per process)."""
-    found = _detect()
-    if found is not None:
-        remove_stale(found)
-    return found
+    with _detecting:
+        if not _detected:
+            found = _detect()
+            if found is not None:
+                remove_stale(found)
+            _detected.append(found)
+        return _detected[0]
 
 
 def _detect() -> Base | None:
