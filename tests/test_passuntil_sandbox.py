@@ -83,7 +83,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from passuntil import isolation  # noqa: E402
+from passuntil import isolation, uids  # noqa: E402
 from passuntil.tasks import check_result, load_humaneval  # noqa: E402
 
 
@@ -104,7 +104,7 @@ def test_this_machine_gets_the_os_level():
 
 
 def test_inside_the_sandbox():
-    """Measured from inside: unprivileged host uid, no capabilities, a seccomp filter, our rlimits, a clean
+    """Measured from inside: an unprivileged host uid of its own, no capabilities, a seccomp filter, our rlimits, a clean
     environment, only the pipes, nothing of the host's files."""
     probe = ("import os, resource\n"
              "s = open('/proc/self/status').read()\n"
@@ -118,7 +118,10 @@ def test_inside_the_sandbox():
     assert result.passed, result
     ids, limits, env, fds, top = result.stdout.splitlines()
     uid, caps, no_new_privs, seccomp_mode = ids.split()
-    assert int(uid) == (isolation.NOBODY if os.getuid() == 0 else os.getuid())
+    if os.getuid() == 0:  # root hands each sandbox its own host uid from a range (passuntil/uids.py)
+        assert uids.BASE <= int(uid) < uids.BASE + uids.COUNT, uid
+    else:
+        assert int(uid) == os.getuid()
     assert caps == "0000000000000000" and no_new_privs == "1"
     assert seccomp_mode == ("2" if isolation.detect().seccomp else "0")
     assert limits.split() == ["7", "33"]
