@@ -58,9 +58,13 @@ def _read_tables(paths, drop_invalid: bool = False) -> list[dict]:
     dropped: list[str] = []
     for path in expand_paths(paths):
         rows += read_table(path, drop_invalid=drop_invalid, dropped=dropped)
+    _say_dropped(dropped)
+    return rows
+
+
+def _say_dropped(dropped: list[str]) -> None:
     if dropped:
         click.echo(f"warning: --drop-invalid left out {len(dropped)} invalid row(s) (first: {dropped[0]})", err=True)
-    return rows
 
 
 _drop_invalid = click.option("--drop-invalid", is_flag=True,
@@ -181,8 +185,7 @@ def loss_law_command(tables, params_col, tokens_col, loss_col, run_col, step_col
                                 "step": step_col}, table)
         require_numbers(renamed, ("params", "tokens", "val_loss", "step"), table)
         rows += renamed
-    if dropped:
-        click.echo(f"warning: --drop-invalid left out {len(dropped)} invalid row(s) (first: {dropped[0]})", err=True)
+    _say_dropped(dropped)
     rows = per_run(filter_rows(rows, wheres), ("val_loss",), skip_first, smooth, last, keys=("run",))
     # Eval tables repeat a checkpoint's loss on every task's row: one row per (run, step) is enough.
     rows = list({(r["run"], str(r["step"])): r for r in rows}.values())

@@ -88,24 +88,31 @@ def _line(sizes_recs: dict[float, list[dict]], N: float):
     return math.exp(log_pu), var_f * log_pu ** 2  # delta method: d log PU / dF = -exp(F) = log PU
 
 
-def _instance(sizes_recs: dict[float, list[dict]], N: float, with_var: bool = True):
+def _fit_instance(records: list[dict]):
+    """The instance law on `records`, or None where it cannot be fitted."""
     from analysis.task_law import InstanceTaskLawModel
 
-    recs = [r for v in sizes_recs.values() for r in v]
     try:
-        law = InstanceTaskLawModel(recs, task=str(recs[0]["task"])).fit()
+        return InstanceTaskLawModel(records, task=str(records[0]["task"])).fit()
     except AnalysisError:
         return None
-    pred = law.predict(N, measured=False, n_draws=1000 if with_var else 1)
-    est = float(pred.estimate[0])
+
+
+def _instance_estimate(law, N: float, with_var: bool = True):
+    """(mean PU over instances, variance of its log over parameter draws) at N from a fitted instance law, or None
+    where it predicts no pass. One set of draws gives both (the law's own predict() draws them again)."""
+    point, draws = law._draws(np.atleast_1d(float(N)), 0.05, np.random.default_rng(0), 1000 if with_var else 1)
+    est = float(point.mean(0)[0])
     if not est > 0:
         return None
-    if not with_var:
-        return est, 0.0
-    _, draws = law._draws(np.atleast_1d(float(N)), 0.05, np.random.default_rng(0), 1000)
     means = draws.mean(1)[:, 0]
     means = means[means > 0]
-    return est, float(np.var(np.log(means))) if len(means) > 1 else 0.0
+    return est, float(np.var(np.log(means))) if with_var and len(means) > 1 else 0.0
+
+
+def _instance(sizes_recs: dict[float, list[dict]], N: float, with_var: bool = True):
+    law = _fit_instance([r for v in sizes_recs.values() for r in v])
+    return None if law is None else _instance_estimate(law, N, with_var)
 
 
 PREDICTORS = {"instance": _instance, "line": _line, "flat": _flat}
@@ -186,12 +193,8 @@ class TaskLawForecast:
         if self.method == "instance":
             from analysis.task_law_results import task_law_from_dict
 
-            law = task_law_from_dict(self.law)
-            pred = law.predict(N, measured=False, n_draws=1000)
-            _, draws = law._draws(np.atleast_1d(float(N)), 0.05, np.random.default_rng(0), 1000)
-            means = draws.mean(1)[:, 0]
-            means = means[means > 0]
-            return float(pred.estimate[0]), float(np.var(np.log(means))) if len(means) > 1 else 0.0
+            found = _instance_estimate(task_law_from_dict(self.law), N)
+            return found if found is not None else (0.0, 0.0)
         sizes_recs = {float(n): [{"pu_unbiased": v, "passes": 0, "samples": 1}] for n, v in self.size_means.items()}
         if self.method == "flat":
             spread = self.law.get("flat_log_var", 0.0)
@@ -218,6 +221,8 @@ class TaskLawForecast:
                 "sd_log": sd, "d_efolds": d, "var_params_log": var_params}
 
     def to_dict(self) -> dict:
+        from analysis.task_law_results import _json
+
         return {"kind": self.kind, **_json(asdict(self))}
 
     @classmethod
@@ -238,18 +243,6 @@ class TaskLawForecast:
             f"  interval holds: {self.parts}"])
 
 
-def _json(value):
-    if isinstance(value, dict):
-        return {str(k): _json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(float(value)) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
 def fit_forecast(records: list[dict], task: str, pooled_errors: list[LadderError] | None = None,
                  own_errors: list[LadderError] | None = None) -> TaskLawForecast:
     """The forecast for one ladder of one task. pooled_errors: forward-chained errors of the other tasks or
@@ -266,16 +259,21 @@ def fit_forecast(records: list[dict], task: str, pooled_errors: list[LadderError
         raise AnalysisError(f"task {task}: no forward-chained step inside the fitted sizes could be predicted "
                             "(a size's mean PU is 0); raise --max-samples for the small models or add sizes")
     # Only a predictor that can say something at the fitted sizes' end competes (flat needs a pass at the largest).
-    able = {k: v for k, v in scales.items() if _point(k, sizes_recs, max(sizes_recs)) is not None}
+    instance_law = _fit_instance(records) if "instance" in scales else None  # fitted once: checked here, kept below
+
+    def predicts(name: str) -> bool:
+        if name == "instance":
+            return instance_law is not None and _instance_estimate(instance_law, max(sizes_recs), with_var=False) is not None
+        return _point(name, sizes_recs, max(sizes_recs)) is not None
+
+    able = {k: v for k, v in scales.items() if predicts(k)}
     if not able:
         raise AnalysisError(f"task {task}: neither the instance law, the dataset-level line nor the largest size's mean "
                             "PU can predict (no passes); raise --max-samples or add sizes")
     method = min(able, key=lambda k: (able[k][0], CANDIDATES.index(k)))
     law: dict = {}
-    if method == "instance":
-        from analysis.task_law import InstanceTaskLawModel
-
-        law = InstanceTaskLawModel(records, task=task).fit().to_dict()
+    if method == "instance" and instance_law is not None:
+        law = instance_law.to_dict()
     elif method == "flat":
         flat = _flat(sizes_recs, 1.0)
         law = {"flat_log_var": flat[1] if flat else 0.0}

@@ -122,21 +122,7 @@ def test_the_suite_is_ci_sized(host):
 def test_output_and_reply_bombs_do_not_grow_the_parent():
     """In a fresh interpreter (this one's peak RSS may already be high): endless output and a 64 MiB reply
     leave the parent's peak RSS within a few MiB."""
-    import subprocess
-    import sys
+    from tests.hostile.parent import parent_cost
 
-    script = ("import resource\n"
-              "from passuntil.sandbox import Limits\n"
-              "from passuntil.tasks import load_humaneval, check_result\n"
-              "from tests.hostile.completions import CASES\n"
-              "inst = next(i for i in load_humaneval().instances if i.id == 'HumanEval/53')\n"
-              "check_result(inst, '    return x + y\\n', Limits(wall_seconds=3))\n"
-              "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-              "for name in ('output_bomb', 'huge_return_value'):\n"
-              "    r = check_result(inst, CASES[name], Limits(wall_seconds=3, memory_bytes=512 << 20))\n"
-              "    assert not r.passed, r\n"
-              "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert int(out.stdout.split()[-1]) < 40, f"the parent's peak RSS grew by {out.stdout.split()[-1]} MiB"
+    grown, _ = parent_cost(["output_bomb", "huge_return_value"], timeout=120)
+    assert grown < 40, f"the parent's peak RSS grew by {grown} MiB"

@@ -6,7 +6,6 @@ loudly (CI runs as root with both)."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,8 +15,8 @@ import pytest
 from passuntil import cgroup, isolation
 from passuntil.sandbox import Limits, Sandbox, run_program
 from passuntil.tasks import check_result, load_humaneval
-from tests.conftest import REPO
 from tests.hostile.completions import CASES
+from tests.hostile.parent import parent_cost
 
 LIMITS = Limits(wall_seconds=4.0, cpu_seconds=4, memory_bytes=256 << 20, tmpfs_bytes=8 << 20, audit_hook=False)
 PROBES = r'''
@@ -141,22 +140,9 @@ def test_reply_bombs_keep_the_parent_within_300_mib():
     returns within its wall limit plus 2 s."""
     names = ["reply_set_of_colliding_ints", "reply_dict_of_colliding_keys", "reply_that_expands_in_the_parent",
              "huge_return_value", "deeply_nested_return"]
-    script = ("import resource, time\n"
-              "from passuntil.sandbox import Limits\n"
-              "from passuntil.tasks import load_humaneval, check_result\n"
-              "from tests.hostile.completions import CASES\n"
-              "inst = next(i for i in load_humaneval().instances if i.id == 'HumanEval/53')\n"
-              "check_result(inst, '    return x + y\\n', Limits(wall_seconds=3))\n"
-              "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-              f"for name in {names!r}:\n"
-              "    t = time.perf_counter()\n"
-              "    r = check_result(inst, CASES[name].format(port=1), Limits(wall_seconds=3, memory_bytes=512 << 20))\n"
-              "    assert not r.passed and time.perf_counter() - t < 5, (name, r)\n"
-              "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=180,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert int(out.stdout.split()[-1]) < 300, f"the parent's peak RSS grew by {out.stdout.split()[-1]} MiB"
+    grown, longest = parent_cost(names)
+    assert longest < 5, f"a check took {longest:.1f} s"
+    assert grown < 300, f"the parent's peak RSS grew by {grown} MiB"
 
 
 def test_concurrent_first_checks_all_find_the_cgroup(monkeypatch):

@@ -38,7 +38,7 @@ def save_checkpoint(run_dir: Path, step: int, model_state: dict, trainer_state: 
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         save_hf_checkpoint(tmp, model_state, cfg, tokenizer, extra={"emergent_suite": record})
-        _save_state(trainer_state, tmp / TRAINER_STATE)
+        torch.save(trainer_state, tmp / TRAINER_STATE)
         # Digests of every file, written before the checkpoint is published: resume, eval and passuntil verify them.
         record = {**record, "files": contracts.run_dir.file_digests(tmp)}
         write_text_atomic(tmp / RECORD, json.dumps(record, indent=2))
@@ -56,14 +56,12 @@ def save_checkpoint(run_dir: Path, step: int, model_state: dict, trainer_state: 
     return final
 
 
-def _save_state(state: dict, path: Path) -> None:
-    torch.save(state, path)
-
-
 def _full_disk(err: BaseException, where: Path) -> bool:
     """A write failure that is a full disk, however the library says it: an OSError, safetensors' "os error 28",
     torch's zip writer's "unexpected pos" (it does not pass the errno on), or no room left where we write."""
-    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+    from contracts.boundary import FULL_DISK
+
+    if isinstance(err, OSError) and err.errno in FULL_DISK:
         return True
     text = str(err)
     if "No space left" in text or "os error 28" in text or "unexpected pos" in text:
