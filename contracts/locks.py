@@ -72,7 +72,11 @@ class OutputLock:
                          "without releasing it)")
             os.ftruncate(fd, 0)
             os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, f"{os.getpid()} {socket.gethostname()} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode())
+            try:  # who holds it, for the message a second writer gets
+                os.write(fd, f"{os.getpid()} {socket.gethostname()} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode())
+            except OSError as err:  # a full disk: name the lock, not "an output file"
+                os.close(fd)
+                raise OSError(err.errno, err.strerror, str(self.path)) from None
             _held[key] = [fd, 1]
         return self
 

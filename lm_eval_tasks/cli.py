@@ -36,7 +36,10 @@ class BatchSize(click.ParamType):
 @click.option("--limit", type=click.FloatRange(min=0, min_open=True), help="Items per task (for quick looks; not for the study).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--model-args", default="", help="Extra lm-eval model_args, e.g. tensor_parallel_size=2.")
-def eval_command(targets, tasks, table, backend, batch_size, limit, device, model_args):
+@click.option("--verify", is_flag=True,
+              help="Hash every checkpoint file against its recorded SHA-256 before evaluating (default: sizes, and a "
+                   "hash where the file's mtime moved; a full hash reads every byte, minutes for GB checkpoints).")
+def eval_command(targets, tasks, table, backend, batch_size, limit, device, model_args, verify):
     """Evaluate every checkpoint of TARGETS (run or checkpoint directories) with lm-eval."""
     from contracts.atomic import check_output_path, clean_stale_temporaries
     from contracts.errors import require_vllm
@@ -60,7 +63,7 @@ def eval_command(targets, tasks, table, backend, batch_size, limit, device, mode
         require_vllm()
     refs = resolve_targets(targets)  # every target is checked before lm-eval is imported or a table touched
     for ref in refs:
-        check_weights(ref.path)
+        check_weights(ref.path, full=verify)
     from lm_eval_tasks.preflight import PreflightError, check_run
 
     try:  # the data (and the hub, offline mode when it cannot be reached) before any model loads

@@ -69,13 +69,16 @@ def _model_params(model: str) -> int | None:
 @click.option("--params", "params_override", type=int, help="Model size N to record (default: from the checkpoint).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="JSONL to append to; re-running resumes.")
 @click.option("--no-progress", is_flag=True)
+@click.option("--verify", is_flag=True,
+              help="Hash every checkpoint file against its recorded SHA-256 before sampling (default: sizes, and a "
+                   "hash where the file's mtime moved).")
 @click.option("--allow-unisolated", is_flag=True,
               help="Run generated code without OS isolation (no bubblewrap/user namespaces): weak, never the default.")
 @click.option("--allow-no-cgroup", is_flag=True,
               help="Run code checks without a memory cgroup (per-process limits only; kernel memory unbounded).")
 def run_command(model, tasks, data, backend, r, max_samples, batch_size, chunk_size, temperature, top_p, max_new_tokens,
                 limit, shard, seed, time_limit, shots, device, dtype, tensor_parallel_size, gpu_memory_utilization, params_override, out,
-                no_progress, allow_unisolated, allow_no_cgroup):
+                no_progress, verify, allow_unisolated, allow_no_cgroup):
     """Sample every instance of TASK until r passes or --max-samples, writing one record per instance."""
     from passuntil.backends import make_backend
     from passuntil.scheduler import Settings, run
@@ -114,7 +117,7 @@ def run_command(model, tasks, data, backend, r, max_samples, batch_size, chunk_s
     if backend == "vllm":
         require_vllm()
     if (Path(model) / "config.json").is_file():
-        check_weights(model)
+        check_weights(model, full=verify)
     try:
         engine = make_backend(backend, model, device=device, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
                               memory_utilization=gpu_memory_utilization)

@@ -10,10 +10,13 @@ from contracts.table import format_table
 @click.option("--preset", "preset_name", default="tiny", show_default=True,
               type=click.Choice(["smoke", "tiny", "du2024", "hu2024"]))
 @click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--seed", type=int, default=None,
+              help="Seed of the whole study: world, data split, every run's initialisation and data order, "
+                   "PassUntil sampling [default: the preset's spec seed, 1234]. Recorded in every artifact.")
 @click.option("--dry-run", is_flag=True, help="Print the plan, FLOPs and commands; run nothing.")
 @click.option("--bigbench", default="BIG-bench/bigbench/benchmark_tasks", show_default=True,
               help="With --dry-run: the BIG-bench task folder (emoji_movie/, date_understanding/) the commands read.")
-def study_command(preset_name, out, bigbench, **kwargs):
+def study_command(preset_name, out, bigbench, seed, **kwargs):
     """The whole study: corpus, ladder, evaluation, PassUntil, fits, prediction before training, report."""
     from contracts.errors import InputError
     from study.pipeline import Study
@@ -30,7 +33,7 @@ def study_command(preset_name, out, bigbench, **kwargs):
     from contracts.atomic import check_output_path
 
     check_output_path(out)
-    timings = Study(out, chosen, log=click.echo).run()
+    timings = Study(out, chosen, seed=seed, log=click.echo).run()
     rows = [[stage, f"{seconds:.1f} s"] for stage, seconds in [*timings.items(), ("total", sum(timings.values()))]]
     click.echo("\nstage timings:\n" + format_table(["stage", "seconds"], rows, rule=False))
     click.echo(f"report: {out}/REPORT.md")

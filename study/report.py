@@ -20,6 +20,7 @@ from analysis.pipeline import actual_values, final_checkpoints
 from analysis.task_law import record_pu
 from contracts.atomic import write_text_atomic
 from study import report_sections as sections
+from study.report_claims import claims_json, claims_sentence, judge
 from study.report_compare import Comparison, compare
 from study.report_flags import collect_flags, skipped_laws
 from study.report_format import fmt
@@ -33,6 +34,7 @@ class ReportInputs:
     """Everything the report reads, loaded once."""
     out: Path
     preset: str
+    seed: int
     fits: dict
     prediction: dict
     eval_rows: list[dict]
@@ -50,10 +52,14 @@ class ReportInputs:
         target = study.largest()[0]
         # Stages before this one: the report cannot hold its own time (and a rebuild must not change it).
         timings = {k: v for k, v in study.timings().items() if k != "report"}
-        return cls(out=out, preset=study.preset["name"], fits=json.loads((out / "fits.json").read_text()),
+        from trainer.ladder import plan_table
+
+        # The ladder without this machine's time estimates (plan.txt has them): the report is a function of the seed.
+        plan_text = plan_table(study.planned())
+        return cls(out=out, preset=study.preset["name"], seed=int(study.seed), fits=json.loads((out / "fits.json").read_text()),
                    prediction=json.loads((out / "prediction.json").read_text()), eval_rows=eval_rows,
                    checkpoints=checkpoints, records=records, heldout_run=target.name, heldout_params=float(target.params),
-                   timings=timings, plan_text=(out / "plan.txt").read_text())
+                   timings=timings, plan_text=plan_text)
 
     def finals(self) -> list[FinalLoss]:
         return [FinalLoss(str(r.get("run")), float(r["params"]), float(r["tokens"]), float(r["val_loss"]))
@@ -61,10 +67,11 @@ class ReportInputs:
 
 
 def _intro(inputs: ReportInputs) -> list[str]:
-    return [f"# Study report ({inputs.preset} preset)", "",
-            "Everything below was produced by `emergent study`; numbers come from `fits.json` (fits on all rungs but "
-            "the largest), `prediction.json` (written before the largest rung was trained), `actual.json`, `eval.csv` "
-            "and `passuntil/*.jsonl`.", ""]
+    return [f"# Study report ({inputs.preset} preset, seed {inputs.seed})", "",
+            f"Everything below was produced by `emergent study --preset {inputs.preset} --seed {inputs.seed}`; numbers "
+            "come from `fits.json` (fits on all rungs but the largest), `prediction.json` (written before the largest "
+            "rung was trained), `actual.json`, `eval.csv` and `passuntil/*.jsonl`. The same seed on the same machine "
+            "gives this file byte for byte; the stage times, which the machine decides, are in `TIMINGS.md`.", ""]
 
 
 def _task_law_figures(inputs: ReportInputs, figures: Path) -> list[str]:
@@ -112,9 +119,11 @@ def write_report(study: Any) -> None:
     skipped = skipped_laws(inputs.fits, inputs.out)
     emergent, others = emergent_tasks(inputs.fits, inputs.finals())
     figures = inputs.out / "figures"
-    lines = [*_intro(inputs),
-             *verdict(inputs.fits, inputs.prediction, comparison, emergent, others, flags, skipped),
-             *sections.stages(inputs.timings),
+    claims = judge(inputs.fits, inputs.prediction, comparison, inputs.eval_rows, inputs.records, inputs.heldout_params)
+    write_text_atomic(inputs.out / "claims.json", json.dumps({"seed": inputs.seed, "preset": inputs.preset,
+                                                              "claims": claims_json(claims)}, indent=2) + "\n")
+    first, *rest = verdict(inputs.fits, inputs.prediction, comparison, emergent, others, flags, skipped)
+    lines = [*_intro(inputs), first + " " + claims_sentence(claims), *rest,
              *sections.ladder(inputs.plan_text, inputs.heldout_run),
              *sections.loss_law(inputs.fits),
              *sections.curves(inputs.fits),
@@ -123,6 +132,9 @@ def write_report(study: Any) -> None:
              *sections.prediction(inputs.prediction, comparison),
              *sections.flags_and_skipped(flags, skipped)]
     _figures(inputs, comparison, figures)
+    write_text_atomic(inputs.out / "TIMINGS.md", "\n".join(["# Stage times", "", "Wall time of each stage on the machine "
+                                                           "that ran it (`stages/*.json`).", "",
+                                                           *sections.stages(inputs.timings)[2:]]) + "\n")
     write_text_atomic(inputs.out / "REPORT.md", "\n".join(lines) + "\n")
 
 

@@ -10,12 +10,15 @@ sees it emerge: small rungs sit at zero exact match, larger ones leave it.
   is Y.") for the facts that are never tested, so the frame is familiar; a test item puts a tested
   fact in that frame, so the model must recall a fact it saw only as a statement. Memorising rare facts
   takes capacity: the rank a model still recalls grows with its size.
-- addition: two-digit sums written digit by digit ("4 7 + 8 5 = 1 3 2": one token per digit, so
-  the model must learn the carry, not a table of number tokens); tested on operand pairs never shown
-  (in either order), each with a carry. Exact match needs every digit right: per-digit accuracy rises
-  smoothly, exact match late.
-- copying: "copy: k q z m e -> k q z m e"; tested on new random sequences of `copy_length`
-  letters. Copying an unseen sequence needs an induction-like circuit (two attention layers).
+- addition: sums written digit by digit ("4 7 + 8 5 = 1 3 2": one token per digit, so the model
+  must learn the carry, not a table of number tokens), graded by difficulty (`ADDITION_GRADES`):
+  one-digit sums, a two-digit number plus a digit, then two two-digit numbers, so every rung has
+  something to learn before the hard grade. Tested on two-digit pairs never shown (in either order),
+  each with a carry. Exact match needs every digit right: per-digit accuracy rises smoothly, exact
+  match late.
+- copying: "copy: k q z m -> k q z m"; tested on new random sequences of `copy_length`
+  letters. Copying an unseen sequence needs an induction-like circuit (two attention layers); no
+  rung of the CPU presets forms it in its budget, so copying gets a small share and no PassUntil.
 
 Natural text (the embedded default corpus, Python's docstrings) makes up the rest, at the shares in
 `MIX`; `build_corpus` writes the mixed corpus and a SOURCE file stating them.
@@ -28,7 +31,7 @@ from pathlib import Path
 
 from contracts.atomic import write_jsonl_atomic, write_text_atomic
 
-MIX = {"natural": 0.15, "facts": 0.35, "addition": 0.25, "copying": 0.25}  # shares of corpus characters
+MIX = {"natural": 0.10, "facts": 0.35, "addition": 0.45, "copying": 0.10}  # shares of corpus characters
 CORPUS_CHARS = 3_000_000  # the mixed corpus's size: more than the largest run reads, so no run repeats an epoch
 ZIPF_EXPONENT = 1.0
 FACT_TEMPLATES = ["The capital of {c} is {k}.", "{k} is the capital city of {c}.", "In {c}, the seat of government is {k}."]
@@ -37,7 +40,10 @@ MC_QUERY = QUESTION  # multiple choice scores each capital as the continuation o
 SYLLABLES = ["ka", "lo", "mi", "ver", "to", "zan", "ri", "bel", "du", "nor", "sa", "quin", "tel", "ma", "vo", "ra",
              "gen", "ul", "phi", "dar", "os", "ne", "ki", "lum"]
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
-COPY_TRAIN_LENGTHS = (3, 8)
+COPY_TRAIN_LENGTHS = (2, 6)
+# Shares of the addition lines by grade, (digits of a, digits of b): the easy grades teach the format and
+# single-digit sums, which the hard grade (the tested one) builds on.
+ADDITION_GRADES = {(1, 1): 0.10, (2, 1): 0.20, (2, 2): 0.70}
 
 
 def _name(rng: random.Random, parts: int, suffix: str = "") -> str:
@@ -62,7 +68,8 @@ def zipf_weights(n: int, exponent: float = ZIPF_EXPONENT) -> list[float]:
 
 class World:
     def __init__(self, seed: int = 0, n_entities: int = 200, test_facts: int = 40, test_add: int = 40,
-                 test_copy: int = 40, copy_length: int = 5, corpus_chars: int = CORPUS_CHARS):
+                 test_copy: int = 40, copy_length: int = 4, corpus_chars: int = CORPUS_CHARS,
+                 first_test_rank: float = 0.0):
         rng = random.Random(seed)
         countries, capitals = set(), set()
         self.facts: list[tuple[str, str]] = []
@@ -76,9 +83,10 @@ class World:
         self.seed, self.copy_length, self.corpus_chars = seed, copy_length, corpus_chars
         if not COPY_TRAIN_LENGTHS[0] <= copy_length <= COPY_TRAIN_LENGTHS[1]:
             raise ValueError(f"copy_length must lie in {COPY_TRAIN_LENGTHS}, the lengths the corpus shows")
-        # Tested facts are spread over the frequency ranks: frequent ones are learned first, rare ones later.
-        step = max(1, n_entities // test_facts)
-        self.test_fact_ids = list(range(0, n_entities, step))[:test_facts]
+        # Tested facts are spread evenly over the frequency ranks from `first_test_rank` on: frequent facts are
+        # learned first, rare ones later, and the most frequent (which every rung recalls) are left untested.
+        first = int(first_test_rank * n_entities)
+        self.test_fact_ids = sorted({first + (i * (n_entities - first)) // test_facts for i in range(test_facts)})
         self.test_add: list[tuple[int, int]] = []
         seen = set()
         while len(self.test_add) < test_add:
@@ -107,9 +115,13 @@ class World:
 
     def addition_lines(self, rng: random.Random, chars: int) -> list[str]:
         held_out = set(self.test_add) | {(b, a) for a, b in self.test_add}
+        grades, shares = list(ADDITION_GRADES), list(ADDITION_GRADES.values())
         lines, size = [], 0
         while size < chars:
-            a, b = rng.randint(10, 99), rng.randint(10, 99)
+            da, db = rng.choices(grades, shares)[0]
+            a, b = rng.randint(10 ** (da - 1) if da > 1 else 0, 10 ** da - 1), rng.randint(10 ** (db - 1) if db > 1 else 0, 10 ** db - 1)
+            if rng.random() < 0.5:
+                a, b = b, a
             if (a, b) in held_out:
                 continue
             line = addition_line(a, b)
@@ -151,6 +163,7 @@ class World:
             write_text_atomic(out_dir / f"skill_{name}.txt", "\n\n".join(paragraphs) + "\n")
         write_text_atomic(out_dir / "SOURCE", json.dumps({"mix": MIX, "seed": self.seed, "natural_chars": natural_chars,
                                                           "zipf_exponent": ZIPF_EXPONENT,
+                                                          "addition_grades": {f"{a}+{b}": w for (a, b), w in ADDITION_GRADES.items()},
                                                           "skill_lines": {k: len(v) for k, v in blocks.items()}}, indent=2))
         return out_dir
 

@@ -40,6 +40,25 @@ def test_eta_interval_coverage_near_nominal():
     assert np.mean(covered) >= 0.85, np.mean(covered)
 
 
+def test_a_floor_of_lucky_guesses_is_at_random_but_a_slow_rise_is_not():
+    """Greedy exact match on 120 items: above the threshold a few lucky guesses (0 to 2 of 120) over 30
+    checkpoints reject "mean exactly 0" by t-test, yet lie within 10% of the later rise: emergent. A metric
+    already at a fifth of its rise above the threshold is not at random, however sharp the bend."""
+    rng = np.random.default_rng(3)
+    loss = np.sort(rng.uniform(3.0, 4.0, 40))
+    eta = 3.3
+    floor = rng.binomial(120, 0.008, 40) / 120
+    rise = np.where(loss < eta, rng.binomial(120, np.clip(1.5 * (eta - loss), 0, 1)) / 120, 0.0)
+    fit = LossCurveModel(loss, floor + rise, [0.0] * 40, "exact_match", "add").fit()
+    assert fit.extra["p_above_threshold_is_random"] < 0.05  # the t-test alone would call it not random
+    assert fit.extra["upper_above_threshold"] <= fit.extra["random_margin"]
+    assert fit.extra["classification"] == "emergent"
+    early = np.where(loss >= eta, 0.08 + 0.05 * (4.0 - loss), 0.0) + rise
+    fit = LossCurveModel(loss, early + rng.normal(0, 0.005, 40), [0.0] * 40, "exact_match", "add").fit()
+    assert fit.extra["upper_above_threshold"] > fit.extra["random_margin"]
+    assert fit.extra["classification"] == "smooth"
+
+
 def test_jump_detected_and_smooth_task_stays_smooth():
     rng = np.random.default_rng(2)
     loss, acc = emergent_task(rng, eta=2.5, slope=0.3, jump=0.2)

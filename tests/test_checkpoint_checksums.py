@@ -5,6 +5,7 @@ with one line naming the file; resume falls back to the newest checkpoint that v
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,27 @@ def test_a_flipped_bit_is_refused_by_eval_and_passuntil(run, tmp_path):
         check_weights(final)
     res = run_cli("passuntil", "run", "--model", str(final), "--task", "custom", "--data", str(_task(tmp_path)),
                   "--out", str(tmp_path / "pu.jsonl"), "--no-progress")
+    assert res.returncode == 2 and "does not match its recorded SHA-256" in res.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "pu.jsonl").exists()
+
+
+def test_verify_hashes_a_file_whose_mtime_was_kept(run, tmp_path):
+    """A flipped bit with the recorded mtime put back passes the fast check (sizes, hashes where mtimes moved);
+    --verify hashes every file and refuses it, in eval and passuntil alike, before any model loads."""
+    copy = _copy(run, tmp_path)
+    final = sorted((copy / "checkpoints").glob("step_*"))[-1]
+    weights = final / "model.safetensors"
+    recorded = json.loads((final / "checkpoint.json").read_text())["files"]["model.safetensors"]["mtime_ns"]
+    _flip(weights)
+    os.utime(weights, ns=(recorded, recorded))
+    check_weights(final)  # the fast check cannot see it
+    with pytest.raises(RunDirError, match="does not match its recorded SHA-256"):
+        check_weights(final, full=True)
+    res = run_cli("eval", str(final), "--tasks", "es_mini_add", "--table", str(tmp_path / "eval.csv"), "--verify")
+    assert res.returncode == 2 and "does not match its recorded SHA-256" in res.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "eval.csv").exists()
+    res = run_cli("passuntil", "run", "--model", str(final), "--task", "custom", "--data", str(_task(tmp_path)),
+                  "--out", str(tmp_path / "pu.jsonl"), "--no-progress", "--verify")
     assert res.returncode == 2 and "does not match its recorded SHA-256" in res.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "pu.jsonl").exists()
 

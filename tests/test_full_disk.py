@@ -104,3 +104,62 @@ def test_injected_enospc_in_the_appender(tmp_path, monkeypatch):
             log.write({"i": 1, "pad": "x" * 100})
         monkeypatch.setattr(os, "write", real_write)
     assert err.value.filename == str(path) and path.read_text() == '{"i": 0}\n'
+
+
+def test_passuntil_run_on_a_full_disk_then_resumes(small_fs, data_dir, tmp_path):
+    """Through the command: the records file fills the disk mid-run; one line, only whole records kept, and a
+    re-run once space is freed samples each instance exactly once."""
+    cfg = tiny_config(data_dir, tokens=64 * 16 * 2)
+    config = write_config(cfg, tmp_path / "run.yaml")
+    run_cli("train", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress", check=True)
+    final = sorted((tmp_path / "run" / "checkpoints").glob("step_*"))[-1]
+    task = tmp_path / "t.jsonl"
+    task.write_text("".join(json.dumps({"id": f"i{i}", "prompt": "Say:", "answer": "zz"}) + "\n" for i in range(40)))
+    out = small_fs / "pu.jsonl"
+    args = ("passuntil", "run", "--model", str(final), "--task", "custom", "--data", str(task), "--out", str(out),
+            "--max-samples", "4", "--r", "1", "--chunk-size", "4", "--batch-size", "8", "--no-progress")
+    _fill(small_fs, 2 * 4096)  # tmpfs gives whole pages: one for the lock, one for the first records
+    res = run_cli(*args, env={"EMERGENT_DEBUG": os.environ.get("DEBUG_FULL_DISK", "")})
+    lines = [line for line in res.stderr.strip().splitlines() if line.strip()]
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert lines[-1].startswith("error: no space left on the device writing ") and str(out) in lines[-1]
+    kept = [json.loads(line) for line in out.read_bytes().splitlines()] if out.exists() else []
+    assert 0 < len(kept) < 40 and out.read_bytes().endswith(b"\n")
+    (small_fs / "filler").unlink()
+    run_cli(*args, check=True)
+    ids = [json.loads(line)["instance_id"] for line in out.read_text().splitlines()]
+    assert sorted(ids) == sorted(f"i{i}" for i in range(40))
+
+
+def test_eval_on_a_full_disk_then_resumes(small_fs, data_dir, tmp_path):
+    """Through `emergent eval`: lm-eval's outputs and the table share the full disk; one line naming what could
+    not be written, nothing half-written kept, and a re-run once space is freed completes the table with one
+    set of lm-eval outputs per checkpoint."""
+    cfg = tiny_config(data_dir, tokens=64 * 16 * 4)
+    cfg.checkpoints.every_tokens = 64 * 16 * 2
+    config = write_config(cfg, tmp_path / "run.yaml")
+    run_cli("train", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress", check=True)
+    mini = tmp_path / "mini"
+    mini.mkdir()
+    (mini / "es_mini_add.jsonl").write_text("".join(json.dumps(
+        {"id": f"a{i}", "prompt": f"{i} + 1 =", "answer": str(i + 1), "stop": ["\n"], "max_new_tokens": 4}) + "\n"
+        for i in range(6)))
+    table = small_fs / "eval.csv"
+    args = ("eval", str(tmp_path / "run"), "--tasks", "es_mini_add", "--table", str(table), "--batch-size", "4")
+    env = {"EMERGENT_MINI_DATA": str(mini), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    _fill(small_fs, 4096)  # the lock's page, and nothing more
+    res = run_cli(*args, env=env)
+    lines = [line for line in res.stderr.strip().splitlines() if line.strip()]
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert lines[-1].startswith("error: no space left on the device writing ") and str(small_fs) in lines[-1]
+    assert not table.exists() and _temporaries(small_fs) == []
+    (small_fs / "filler").unlink()
+    run_cli(*args, env=env, check=True)
+    with open(table, newline="") as fh:
+        import csv
+
+        rows = [r for r in csv.DictReader(fh) if r["metric"] == "exact_match"]
+    listed = sorted(Path(json.loads(line)["path"]).name for line in (tmp_path / "run" / "checkpoints.jsonl").read_text().splitlines())
+    assert sorted(r["checkpoint"] for r in rows) == listed and len(listed) >= 2
+    results = list((small_fs / "eval_lm_eval").rglob("results_*.json"))
+    assert len(results) == len(listed), results

@@ -88,3 +88,29 @@ def test_report_rebuilt_from_the_json_files_alone(smoke, monkeypatch):
     (out / "REPORT.md").unlink()
     write_report(Study(out, preset("smoke"), log=lambda *a: None))
     assert (out / "REPORT.md").read_bytes() == before
+
+
+def test_same_seed_same_bytes(smoke, tmp_path):
+    """A second study with the same seed on the same machine: fits, prediction, claims, report and figures
+    byte for byte the same as the first (the stage times, which differ, live in TIMINGS.md alone)."""
+    out, _ = smoke
+    again = tmp_path / "again"
+    second = run_cli("study", "--preset", "smoke", "--seed", "1234", "--out", str(again), timeout=900)
+    assert second.returncode == 0, second.stderr[-3000:]
+    names = ["fits.json", "prediction.json", "actual.json", "claims.json", "REPORT.md", "eval.csv",
+             *(str(p.relative_to(out)) for p in sorted((out / "figures").glob("*.png"))),
+             *(str(p.relative_to(out)) for p in sorted((out / "passuntil").glob("*.jsonl")))]
+    differ = [name for name in names if (out / name).read_bytes() != (again / name).read_bytes()]
+    assert not differ, differ
+    assert json.loads((again / "study.json").read_text())["seed"] == 1234
+    assert "seed 1234" in (again / "REPORT.md").read_text().splitlines()[0]
+
+
+def test_seed_recorded_and_resume_under_another_seed_refused(smoke):
+    out, _ = smoke
+    assert json.loads((out / "fits.json").read_text())["study"] == {"preset": "smoke", "seed": 1234}
+    assert json.loads((out / "prediction.json").read_text())["study"]["seed"] == 1234
+    assert {json.loads(line)["seed"] for line in (out / "passuntil" / "es_mini_add.jsonl").read_text().splitlines()} == {1234}
+    assert json.loads((out / "claims.json").read_text())["seed"] == 1234
+    refused = run_cli("study", "--preset", "smoke", "--seed", "5", "--out", str(out))
+    assert refused.returncode == 2 and "seed 1234" in refused.stderr and "Traceback" not in refused.stderr

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from study.world import (COPY_TRAIN_LENGTHS, FACT_TEMPLATES, LETTERS, MIX, QUESTION, World, check_no_leak, spaced,
+from study.world import (ADDITION_GRADES, COPY_TRAIN_LENGTHS, FACT_TEMPLATES, LETTERS, MIX, QUESTION, World, check_no_leak, spaced,
                          zipf_weights)
 
 NATURAL = "The quick brown fox jumps over the lazy dog, and the dog does not mind at all.\n\n" * 400
@@ -132,3 +132,25 @@ def test_same_seed_same_world_other_seed_other_world():
     one, two, other = World(seed=3, n_entities=50), World(seed=3, n_entities=50), World(seed=4, n_entities=50)
     assert one.mini_suite() == two.mini_suite() and one.facts == two.facts
     assert one.facts != other.facts
+
+
+def test_addition_is_graded_at_its_stated_shares(built):
+    _, corpus, _ = built
+    grades = Counter()
+    for line in _lines(corpus, "addition"):
+        left, _, right = line.partition(" = ")
+        a, _, b = left.partition(" + ")
+        assert int(right.replace(" ", "")) == int(a.replace(" ", "")) + int(b.replace(" ", ""))
+        digits = tuple(sorted((len(a.split()), len(b.split())), reverse=True))
+        grades[digits] += 1
+    total = sum(grades.values())
+    assert set(grades) == set(ADDITION_GRADES)
+    for grade, share in ADDITION_GRADES.items():
+        assert abs(grades[grade] / total - share) < 0.02, grade
+
+
+def test_tested_facts_start_at_the_stated_rank():
+    world = World(seed=3, n_entities=240, test_facts=80, first_test_rank=1 / 6)
+    ids = world.test_fact_ids
+    assert len(ids) == 80 == len(set(ids)) and ids[0] == 40 and ids[-1] >= 236
+    assert all(b - a in (2, 3) for a, b in zip(ids, ids[1:]))  # evenly spread over the rarer ranks
