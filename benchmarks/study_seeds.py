@@ -2,7 +2,7 @@
 its own folder under --out (a finished seed is reused, an interrupted one resumes; the embedded natural
 text, which no seed changes, is built once and copied). Per seed it prints the verdict's first sentence, the
 predicted quantities inside their 90% and 95% intervals, each task metric's class, the six claims of
-study/report_claims.py and the runtime; then how many seeds agree on each claim, and the interval
+study/report_claims.py (all from the seed's claims.json and fits.json) and the runtime (its stage times); then how many seeds agree on each claim, and the interval
 coverage over all seeds pooled.
 
     python benchmarks/study_seeds.py --seeds 5 [--preset tiny] [--out study-seeds] [--first-seed 1]
@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -24,27 +23,16 @@ from study.report_claims import LEVEL
 LEVELS = (0.9, 0.95)
 
 
-def run_seed(out: Path, preset_name: str, seed: int, natural: Path | None) -> float:
+def run_seed(out: Path, preset_name: str, seed: int, natural: Path | None) -> None:
     if natural is not None and not (out / "natural").exists():
         out.mkdir(parents=True, exist_ok=True)
         shutil.copytree(natural, out / "natural")
-    start = time.perf_counter()
     Study(out, preset(preset_name), seed=seed, log=lambda *a: None).run()
-    return time.perf_counter() - start
 
 
-def coverage(out: Path) -> dict[float, tuple[int, int]]:
-    """Inside counts per level, from the report's own comparison (no refit)."""
-    from study.report import ReportInputs
-    from study.report_compare import compare
-    from analysis.pipeline import actual_values
-
-    study = Study(out, preset(json.loads((out / "study.json").read_text())["preset"]),
-                  seed=json.loads((out / "study.json").read_text())["seed"], log=lambda *a: None)
-    inputs = ReportInputs.load(study)
-    actual = actual_values(inputs.eval_rows, inputs.checkpoints, inputs.records, inputs.heldout_params)
-    comparison = compare(inputs.prediction, actual, inputs.eval_rows, inputs.records)
-    return {level: comparison.count_inside(level) for level in LEVELS}
+def runtime(out: Path) -> float:
+    """The study's own stage times (stages/*.json): also right for a seed finished by an earlier call."""
+    return sum(json.loads(p.read_text())["seconds"] for p in (out / "stages").glob("*.json"))
 
 
 def verdict_sentence(out: Path) -> str:
@@ -65,16 +53,14 @@ def main() -> None:
     natural, rows, claims_by_seed, pooled = None, [], {}, {level: [0, 0] for level in LEVELS}
     for seed in seeds:
         out = root / f"seed{seed}"
-        finished = (out / "stages" / "report.json").is_file()
-        seconds = json.loads((out / "claims.json").read_text()).get("runtime_s", 0.0) if finished else 0.0
-        if not finished:
-            seconds = run_seed(out, args.preset, seed, natural)
-            data = json.loads((out / "claims.json").read_text())
-            (out / "claims.json").write_text(json.dumps({**data, "runtime_s": seconds}, indent=2) + "\n")
+        if not (out / "stages" / "report.json").is_file():
+            run_seed(out, args.preset, seed, natural)
         natural = natural or out / "natural"
-        claims = {c["name"]: c for c in json.loads((out / "claims.json").read_text())["claims"]}
+        seconds = runtime(out)
+        judged = json.loads((out / "claims.json").read_text())
+        claims = {c["name"]: c for c in judged["claims"]}
         claims_by_seed[seed] = claims
-        counts = coverage(out)
+        counts = {level: tuple(judged["inside"][f"{level:g}"]) for level in LEVELS}
         for level, (k, n) in counts.items():
             pooled[level][0] += k
             pooled[level][1] += n

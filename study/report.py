@@ -119,9 +119,10 @@ def write_report(study: Any) -> None:
     skipped = skipped_laws(inputs.fits, inputs.out)
     emergent, others = emergent_tasks(inputs.fits, inputs.finals())
     figures = inputs.out / "figures"
-    claims = judge(inputs.fits, inputs.prediction, comparison, inputs.eval_rows, inputs.records, inputs.heldout_params)
+    claims = judge(inputs.fits, inputs.prediction, comparison, emergent, inputs.eval_rows, inputs.records,
+                   inputs.heldout_params)
     write_text_atomic(inputs.out / "claims.json", json.dumps({"seed": inputs.seed, "preset": inputs.preset,
-                                                              "claims": claims_json(claims)}, indent=2) + "\n")
+                                                              **claims_json(claims, comparison)}, indent=2) + "\n")
     first, *rest = verdict(inputs.fits, inputs.prediction, comparison, emergent, others, flags, skipped)
     lines = [*_intro(inputs), first + " " + claims_sentence(claims), *rest,
              *sections.ladder(inputs.plan_text, inputs.heldout_run),

@@ -25,7 +25,8 @@ import numpy as np
 
 from analysis.task_law import record_pu
 from study.report_compare import Comparison
-from study.report_format import fmt
+from study.report_format import fmt, interval
+from study.report_verdict import Emergent
 
 LEVEL = 0.9
 CHANCE_Z = 1.645
@@ -85,16 +86,17 @@ def _rise_extent(fit: dict, predicted_loss: float) -> tuple[int, float, float]:
     return int(test.get("points_below_threshold", 0)), max(eta - loss_min, 0.0), max(loss_min - predicted_loss, 0.0)
 
 
-def judge(fits: dict, prediction: dict, comparison: Comparison, eval_rows: list[dict], records: list[dict],
-          heldout_params: float) -> list[Claim]:
+def judge(fits: dict, prediction: dict, comparison: Comparison, emergent_found: list[Emergent], eval_rows: list[dict],
+          records: list[dict], heldout_params: float) -> list[Claim]:
+    """`emergent_found`: the verdict's emergent metrics (study.report_verdict.emergent_tasks), eta with its interval."""
     curves = fits.get("loss_curves") or {}
-    emergent = sorted(k for k, f in curves.items() if f.get("classification") == "emergent")
+    emergent = sorted(e.key for e in emergent_found)
     smooth = sorted(k for k, f in curves.items() if f.get("classification") == "smooth")
     claims = [
         Claim("emergent", bool(emergent), (
             "emergent by the loss-threshold test: " + "; ".join(
-                f"`{k}` (eta {fmt(_eta(curves[k]).get('estimate'))}, 95% [{fmt(_eta(curves[k]).get('ci_low'))}, "
-                f"{fmt(_eta(curves[k]).get('ci_high'))}])" for k in emergent)) if emergent
+                f"`{e.key}` (eta {fmt(e.eta)}, 95% {interval(e.low, e.high)})"
+                for e in sorted(emergent_found, key=lambda e: e.key))) if emergent
             else "no task metric is classified emergent", {"metrics": emergent}),
         Claim("smooth", bool(smooth), f"smooth: {len(smooth)} metrics" + (f", e.g. `{smooth[0]}`" if smooth else ""),
               {"metrics": smooth}),
@@ -152,7 +154,7 @@ def judge(fits: dict, prediction: dict, comparison: Comparison, eval_rows: list[
 def _inside_text(q) -> str:
     low, high = q.intervals.get(LEVEL, (math.nan, math.nan))
     where = "inside" if q.inside(LEVEL) else "outside"
-    return f"`{q.name}` predicted {fmt(q.estimate)} (90% [{fmt(low)}, {fmt(high)}]), measured {fmt(q.actual)} ({where})"
+    return f"`{q.name}` predicted {fmt(q.estimate)} ({LEVEL:.0%} {interval(low, high)}), measured {fmt(q.actual)} ({where})"
 
 
 def claims_sentence(claims: list[Claim]) -> str:
@@ -161,5 +163,7 @@ def claims_sentence(claims: list[Claim]) -> str:
         f"{i}. {'holds' if c.holds else 'does not hold'}: {c.text}" for i, c in enumerate(claims, 1)) + ".")
 
 
-def claims_json(claims: list[Claim]) -> list[dict]:
-    return [asdict(c) for c in claims]
+def claims_json(claims: list[Claim], comparison: Comparison) -> dict:
+    """The claims, and the inside counts per level the verdict states (for benchmarks/study_seeds.py)."""
+    return {"claims": [asdict(c) for c in claims],
+            "inside": {f"{level:g}": list(comparison.count_inside(level)) for level in comparison.levels}}

@@ -50,6 +50,11 @@ def _name(rng: random.Random, parts: int, suffix: str = "") -> str:
     return ("".join(rng.choice(SYLLABLES) for _ in range(parts)) + suffix).capitalize()
 
 
+def random_operand(rng: random.Random, digits: int) -> int:
+    """A number of exactly `digits` digits (0-9 for one digit)."""
+    return rng.randint(10 ** (digits - 1) if digits > 1 else 0, 10 ** digits - 1)
+
+
 def spaced(number: int) -> str:
     """A number written digit by digit ("132" -> "1 3 2"): one token per digit under any byte-level BPE."""
     return " ".join(str(number))
@@ -119,7 +124,7 @@ class World:
         lines, size = [], 0
         while size < chars:
             da, db = rng.choices(grades, shares)[0]
-            a, b = rng.randint(10 ** (da - 1) if da > 1 else 0, 10 ** da - 1), rng.randint(10 ** (db - 1) if db > 1 else 0, 10 ** db - 1)
+            a, b = random_operand(rng, da), random_operand(rng, db)
             if rng.random() < 0.5:
                 a, b = b, a
             if (a, b) in held_out:
