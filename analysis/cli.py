@@ -90,13 +90,13 @@ def fit_group():
 @fit_group.command("loss-curve")
 @click.option("--table", "tables", multiple=True, required=True, help="Eval tables (CSV); several paths or globs.")
 @click.option("--metric", "metrics", multiple=True, help="Metrics to fit (default: all in the table).")
-@click.option("--task-col", default="task", show_default=True)
-@click.option("--metric-col", default="metric", show_default=True)
-@click.option("--loss-col", default="loss", show_default=True)
-@click.option("--value-col", default="value", show_default=True)
-@click.option("--baseline-col", default="random_baseline", show_default=True)
-@click.option("--params-col", default="params", show_default=True)
-@click.option("--tokens-col", default="tokens", show_default=True)
+@click.option("--task-col", default="task", show_default=True, help="Column naming the task.")
+@click.option("--metric-col", default="metric", show_default=True, help="Column naming the metric.")
+@click.option("--loss-col", default="loss", show_default=True, help="Column of the pre-training loss.")
+@click.option("--value-col", default="value", show_default=True, help="Column of the metric's value.")
+@click.option("--baseline-col", default="random_baseline", show_default=True, help="Column of the metric's random baseline.")
+@click.option("--params-col", default="params", show_default=True, help="Column of the model size N.")
+@click.option("--tokens-col", default="tokens", show_default=True, help="Column of the training tokens D.")
 @click.option("--model", default="auto", show_default=True,
               type=click.Choice(["auto", "sigmoid", "hinge", "jump", "line", "exponential"]),
               help="Curve used for prediction; auto: by held-out error across runs among sigmoid, hinge, jump and "
@@ -108,7 +108,7 @@ def fit_group():
               help="Collapse test: the size effect across the ladder that matters, in points (0.01 of the metric).")
 @_preprocessing
 @_drop_invalid
-@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Fit JSON to write (atomically).")
 @click.option("--plot", type=click.Path(file_okay=False), help="Directory for PNG figures.")
 def loss_curve_command(tables, metrics, task_col, metric_col, loss_col, value_col, baseline_col, params_col, tokens_col,
                        model, bootstrap, margin, skip_first, smooth, last, wheres, drop_invalid, out, plot):
@@ -148,12 +148,12 @@ def loss_curve_command(tables, metrics, task_col, metric_col, loss_col, value_co
 @fit_group.command("loss-law")
 @click.option("--table", "tables", multiple=True, required=True,
               help="Run directories, checkpoints.jsonl, or any CSV; several paths or globs.")
-@click.option("--params-col", default="params", show_default=True)
-@click.option("--tokens-col", default="tokens", show_default=True)
+@click.option("--params-col", default="params", show_default=True, help="Column of the model size N.")
+@click.option("--tokens-col", default="tokens", show_default=True, help="Column of the training tokens D.")
 @click.option("--loss-col", default=None,
               help="Loss column [default: val_loss where the table has it (checkpoints.jsonl), else loss (an eval table)].")
 @click.option("--run-col", default="run", show_default=True, help="Groups rows into runs (the last row of each is used).")
-@click.option("--step-col", default="step", show_default=True)
+@click.option("--step-col", default="step", show_default=True, help="Column of the checkpoint step (orders a run's rows).")
 @click.option("--fixed-d", is_flag=True, help="Fit L(N) = L_inf + (N0/N)^alpha at one data budget.")
 @click.option("--eta", type=float, help="With --fixed-d: the size N* at which the loss reaches eta.")
 @click.option("--eta-interval", nargs=2, type=float, metavar="LOW HIGH",
@@ -162,8 +162,8 @@ def loss_curve_command(tables, metrics, task_col, metric_col, loss_col, value_co
               help="Refits over runs resampled with replacement (0: no intervals).")
 @_preprocessing
 @_drop_invalid
-@click.option("--out", required=True, type=click.Path(dir_okay=False))
-@click.option("--plot", type=click.Path(file_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Fit JSON to write (atomically).")
+@click.option("--plot", type=click.Path(file_okay=False), help="Directory for PNG figures.")
 def loss_law_command(tables, params_col, tokens_col, loss_col, run_col, step_col, fixed_d, eta, eta_interval, bootstrap,
                      skip_first, smooth, last, wheres, drop_invalid, out, plot):
     """L(N, D) = E + A/N^alpha + B/D^beta (Huber in log space, bootstrap intervals), or L(N)."""
@@ -242,8 +242,8 @@ def _records(paths) -> list[dict]:
                    "instances); wls: least squares on the mean PU; glm: pooled, refused when instances differ.")
 @click.option("--task", "only", multiple=True, help="Fit only this task (repeatable); default: every task in the files.")
 @click.option("--target", type=PositiveFinite(), help="Model size N to predict PU at (recorded in the fit JSON).")
-@click.option("--out", required=True, type=click.Path(dir_okay=False))
-@click.option("--plot", type=click.Path(file_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Fit JSON to write (atomically).")
+@click.option("--plot", type=click.Path(file_okay=False), help="Directory for PNG figures.")
 def task_law_command(paths, method, only, target, out, plot):
     """PU(N) = exp(-c N^-alpha): dataset level and instance level (IPU), and each task's forecast (its interval
     learnt from the ladder by forward chaining inside the fitted sizes)."""
@@ -372,7 +372,7 @@ class _progress:
 @click.option("--records", "paths", multiple=True, required=True, help="PassUntil JSONL files (several models).")
 @click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(min=1),
               help="Resamples of the instances for the curvature's interval.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Fit JSON to write (atomically).")
 def emergence_command(paths, bootstrap, out):
     """Curvature of log(-log PU) against log N; multi-step vs multiple circuits."""
     from analysis.emergence import EmergenceModel

@@ -1,5 +1,8 @@
 """Other labs' ladders into the eval table (one row per checkpoint, task and metric; see docs/ANALYSIS.md).
 
+`emergent convert lm-eval DIR... [--losses FILE] --out table.csv`: any folders of lm-eval outputs joined with a loss
+per checkpoint (analysis/convert_lm_eval.py).
+
 `emergent convert gadre2024 --data DIR --out table.csv`: the public data of Gadre et al. 2024
 (mlfoundations/scaling, exp_data/): 104 final checkpoints, 46 downstream tasks (top-1 accuracy) with
 random baselines from eval_metadata.csv, and the validation loss of a chosen set (default: C4 eval,
@@ -78,9 +81,30 @@ def convert_group():
 @convert_group.command("gadre2024")
 @click.option("--data", required=True, type=click.Path(file_okay=False), help="The repository's exp_data directory.")
 @click.option("--loss-set", default="c4_val", show_default=True, help="Validation set whose loss fills `loss`.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Eval table (CSV) to write.")
 def gadre2024_command(data, loss_set, out):
     """Gadre et al. 2024 (mlfoundations/scaling exp_data) -> eval table CSV."""
     rows = gadre2024_rows(data, loss_set)
     write_table(rows, out)
     click.echo(f"{out}: {len(rows)} rows, {len({r['run'] for r in rows})} runs, {len({r['task'] for r in rows})} tasks")
+
+
+@convert_group.command("lm-eval")
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--losses", type=click.Path(dir_okay=False),
+              help="CSV (with a header) or JSONL: checkpoint,loss[,params,tokens,run,step]; checkpoint is the folder "
+                   "holding the results file, lm-eval's model_name_sanitized or the model path. Not needed for "
+                   "checkpoints whose config.json records their loss (this project's do).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Eval table (CSV) to write.")
+def lm_eval_command(targets, losses, out):
+    """lm-eval output folders (results_*.json, lm-eval 0.4) of any checkpoints -> eval table CSV."""
+    from analysis.convert_lm_eval import lm_eval_rows
+    from contracts.atomic import check_output_path
+    from contracts.eval_table import write_eval_table
+
+    check_output_path(out)
+    rows = lm_eval_rows(targets, losses, warn=lambda text: click.echo(text, err=True))
+    write_eval_table(out, rows)
+    checkpoints = {(r["run"], r["checkpoint"]) for r in rows}
+    click.echo(f"{out}: {len(rows)} rows, {len(checkpoints)} checkpoints, {len({r['task'] for r in rows})} tasks, "
+               f"{len({(r['task'], r['metric']) for r in rows})} task metrics")

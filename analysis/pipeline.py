@@ -62,9 +62,11 @@ def _direction(rows, task, metric):
 
 
 def fit_loss_curves(eval_rows: list[dict], metrics: list[str] | None = None, model: str = "auto",
-                    n_boot: int = 200, margin: float = DEFAULT_MARGIN) -> dict:
+                    n_boot: int = 200, margin: float = DEFAULT_MARGIN, progress: bool | None = None) -> dict:
     """One prediction curve per (task, metric) (with its emergence classification), plus the collapse
-    test where sizes differ."""
+    test where sizes differ. `progress`: a bar over the task metrics on stderr (None: when stderr is a terminal)."""
+    from tqdm import tqdm
+
     check_limits(eval_rows)
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in eval_rows:
@@ -73,7 +75,10 @@ def fit_loss_curves(eval_rows: list[dict], metrics: list[str] | None = None, mod
     if not groups:
         raise AnalysisError(f"no eval rows for metrics {metrics}")
     curves, collapse, skipped = {}, {}, {}
-    for (task, metric), rows in sorted(groups.items()):
+    bar = tqdm(sorted(groups.items()), desc=f"fit loss-curve ({n_boot} bootstrap refits each)", unit="metric",
+               disable=None if progress is None else not progress, dynamic_ncols=True)
+    for (task, metric), rows in bar:
+        bar.set_postfix_str(f"{task} {metric}", refresh=False)
         loss = [float(r["loss"]) for r in rows]
         value = [float(r["value"]) for r in rows]
         params = [float(r["params"]) for r in rows]

@@ -1,4 +1,4 @@
-"""The results object every law returns, and the fit-JSON contract (see ../shared/DESIGN.md)."""
+"""The results object every law returns, and the fit-JSON contract (see docs/CONTRACTS.md)."""
 from __future__ import annotations
 
 import json
@@ -331,7 +331,7 @@ RESULT_CLASSES = {"loss_curve": LossCurveResults, "loss_law": LossLawResults}
 
 
 def bound_flags(names, point, draws, bounded: dict[str, tuple[float, float]], tol: float = 1e-6) -> list[dict]:
-    """Contract flags (see notes/CONTRACTS: "Flags on fits"): `at_bound` for each bounded parameter of
+    """Contract flags (docs/CONTRACTS.md, "Flags on fits"): `at_bound` for each bounded parameter of
     the point fit that sits at an optimiser bound, `bootstrap_at_bound` with the share of bootstrap
     refits that hit one. A fit at a bound is a boundary solution: its interval there is not trustworthy."""
     flags: list[dict[str, Any]] = []

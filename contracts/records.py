@@ -43,7 +43,7 @@ class Field:
     meaning: str = ""
 
 
-# The contract (../shared/DESIGN.md): the order is the order `passuntil run` writes.
+# The contract (docs/CONTRACTS.md): the order is the order `passuntil run` writes.
 FIELDS: tuple[Field, ...] = (
     Field("task", (str,), meaning="task name"),
     Field("instance_id", (str, int), meaning="the instance within the task"),

@@ -103,17 +103,44 @@ def resolve_targets(targets) -> list[CheckpointRef]:
     return refs
 
 
-def weights_damage(directory: str | Path) -> str | None:
-    """Why a checkpoint's model.safetensors cannot be loaded (missing, torn, not safetensors), or None.
+WEIGHTS = "model.safetensors"
+WEIGHTS_INDEX = "model.safetensors.index.json"  # Hugging Face's sharded layout: the index names every shard
 
-    Reads only the header: its JSON must parse and its tensors must end exactly at the file's end.
+
+def weight_files(directory: str | Path) -> list[Path]:
+    """The safetensors files of a checkpoint: the shards its index names, else model.safetensors (which may be
+    missing: weights_damage says so). Raises ValueError on an index that is not one."""
+    directory = Path(directory)
+    index = directory / WEIGHTS_INDEX
+    if index.is_file():
+        weight_map = json.loads(index.read_text())["weight_map"]
+        return [directory / name for name in sorted(set(weight_map.values()))]
+    return [directory / WEIGHTS]
+
+
+def weights_damage(directory: str | Path) -> str | None:
+    """Why a checkpoint's weights cannot be loaded (missing, torn, not safetensors, a broken shard index), or None.
+
+    Reads only the headers: each file's JSON must parse and its tensors must end exactly at the file's end.
     """
+    directory = Path(directory)
+    try:
+        files = weight_files(directory)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        return f"{directory / WEIGHTS_INDEX} is not a shard index ({type(err).__name__})"
+    if not files[0].is_file() and files[0].name == WEIGHTS and any(directory.glob("*.bin")):
+        return None  # legacy pickled weights: left to the loader
+    for path in files:
+        why = _safetensors_damage(path)
+        if why is not None:
+            return why
+    return None
+
+
+def _safetensors_damage(path: Path) -> str | None:
     import struct
 
-    path = Path(directory) / "model.safetensors"
     if not path.is_file():
-        if any(Path(directory).glob("model*.safetensors")) or any(Path(directory).glob("*.bin")):
-            return None  # sharded or legacy weights: left to the loader
         return f"{path} does not exist"
     size = path.stat().st_size
     try:

@@ -10,11 +10,11 @@ usage errors and library errors on damaged files are made one line too (contract
 from __future__ import annotations
 
 import os
-from importlib import metadata
 
 import click
 
 from contracts.boundary import BoundaryGroup
+from contracts.provenance import suite_version
 
 from analysis.cli import backtest_group, convert_group, fit_group, predict_command
 from lm_eval_tasks.cli import eval_command
@@ -23,15 +23,8 @@ from study.cli import study_command
 from trainer.cli import group as trainer_group
 
 
-def version() -> str:
-    try:
-        return metadata.version("emergent-suite")
-    except metadata.PackageNotFoundError:
-        return "unknown (source tree, not installed)"
-
-
 @click.group("emergent", cls=BoundaryGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(version(), "--version", prog_name="emergent", message="%(prog)s %(version)s")
+@click.version_option(suite_version(), "--version", prog_name="emergent", message="%(prog)s %(version)s")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks for errors (also EMERGENT_DEBUG=1).")
 def main(debug: bool) -> None:
     """Study and predict emergent abilities of language models from the loss perspective."""

@@ -25,30 +25,46 @@ def _patch_cli(module) -> None:
     patch_lm_eval_cli(module)
 
 
+def _unsupported(what: str) -> None:
+    """One line on stderr, and lm-eval left as it is: our tasks then need --include_path."""
+    from importlib.metadata import version
+
+    from lm_eval_tasks import TASK_DIR
+
+    print(f"emergent-suite: lm-eval {version('lm_eval')} {what}; the suite is tested on lm-eval 0.4.13 "
+          f"(pip install 'lm-eval==0.4.13'), or pass --include_path {TASK_DIR}", file=sys.stderr, flush=True)
+
+
 def _patch(module) -> None:
+    import inspect
+
     manager = getattr(module, "TaskManager", None)
-    if manager is None or getattr(manager, "_emergent_suite_patched", False):
-        return
+    if manager is None:
+        return _unsupported("has no lm_eval.tasks.manager.TaskManager")
+    if getattr(manager, "_emergent_suite_patched", False):
+        return None
     original = manager.__init__
+    signature = inspect.signature(original)
+    if not {"include_path", "include_defaults"} <= set(signature.parameters):
+        return _unsupported("builds TaskManager without include_path and include_defaults")
 
     @functools.wraps(original)
     def __init__(self, *args, **kwargs):
         from lm_eval_tasks import TASK_DIR
 
-        include_defaults = kwargs.get("include_defaults", args[2] if len(args) > 2 else True)
-        if include_defaults:
-            include = kwargs.get("include_path", args[1] if len(args) > 1 else None)
+        bound = signature.bind(self, *args, **kwargs)  # by name, wherever lm-eval puts the parameters
+        bound.apply_defaults()
+        if bound.arguments["include_defaults"]:
+            include = bound.arguments["include_path"]
             paths = list(include) if isinstance(include, (list, tuple)) else ([include] if include else [])
             if not any(os.path.realpath(str(p)) == str(TASK_DIR) for p in paths):
                 paths.insert(0, str(TASK_DIR))  # user paths come later and so take precedence
-            if len(args) > 1:
-                args = args[:1] + (paths,) + args[2:]
-            else:
-                kwargs["include_path"] = paths
-        original(self, *args, **kwargs)
+            bound.arguments["include_path"] = paths
+        original(*bound.args, **bound.kwargs)
 
     manager.__init__ = __init__
     manager._emergent_suite_patched = True  # on the class: typeshed's functools.wraps result takes no attributes
+    return None
 
 
 class _Loader(importlib.abc.Loader):

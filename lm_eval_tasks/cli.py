@@ -9,6 +9,7 @@ import os
 import click
 
 from contracts.errors import InputError
+from contracts.devices import DEVICE_HELP, resolve_device
 
 
 class BatchSize(click.ParamType):
@@ -31,10 +32,11 @@ class BatchSize(click.ParamType):
 @click.argument("targets", nargs=-1, required=True)
 @click.option("--tasks", required=True, help="Comma-separated tasks or groups, e.g. emergent_suite or es_mmlu,es_gsm8k.")
 @click.option("--table", required=True, type=click.Path(dir_okay=False), help="Eval table (CSV) to append to.")
-@click.option("--backend", default="hf", type=click.Choice(["hf", "vllm"]), show_default=True)
+@click.option("--backend", default="hf", type=click.Choice(["hf", "vllm"]), show_default=True,
+              help="lm-eval model type: hf (transformers) or vllm.")
 @click.option("--batch-size", default="8", type=BatchSize(), show_default=True, help="A positive integer, auto or auto:N.")
 @click.option("--limit", type=click.FloatRange(min=0, min_open=True), help="Items per task (for quick looks; not for the study).")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--model-args", default="", help="Extra lm-eval model_args, e.g. tensor_parallel_size=2.")
 @click.option("--verify", is_flag=True,
               help="Hash every checkpoint file against its recorded SHA-256 before evaluating (default: sizes, and a "
@@ -79,7 +81,7 @@ def eval_command(targets, tasks, table, backend, batch_size, limit, device, mode
 
     try:
         added = evaluate(targets, names, table, backend=backend,
-                         batch_size=batch_size, limit=limit, device=device, model_args=model_args)
+                         batch_size=batch_size, limit=limit, device=resolve_device(device), model_args=model_args)
     except (ValueError, DatasetMissing) as err:
         if isinstance(err, click.ClickException):
             raise

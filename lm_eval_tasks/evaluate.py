@@ -18,7 +18,9 @@ import math
 import os
 from pathlib import Path
 
+from contracts.crash_points import crash_point
 from contracts.eval_table import append_eval_rows, limit_label, read_eval_table
+from contracts.lm_eval_results import metric_rows, shots, task_baselines
 from contracts.locks import OutputLock
 from contracts.run_dir import CheckpointRef, resolve_targets
 
@@ -89,46 +91,18 @@ def available_tasks(manager, selected: list[tuple[str, bool]], log=print) -> lis
     return out
 
 
-def _number(value) -> float | str:
-    return value if isinstance(value, (int, float)) and math.isfinite(value) else ""
-
-
-def _shots(out: dict, task: str):
-    # MMLU and C-Eval write their 5 shots into the prompt (lm-eval's n-shot says 0); their metadata says so.
-    meta = (out.get("configs", {}).get(task, {}) or {}).get("metadata") or {}
-    return meta.get("shots_in_prompt", out.get("n-shot", {}).get(task, ""))
-
-
 def row_base(ref: CheckpointRef, task: str, out: dict, limit) -> dict:
     from importlib.metadata import version
 
     return {"run": ref.run, "checkpoint": ref.checkpoint, "step": ref.step, "params": ref.params, "tokens": ref.tokens,
-            "loss": ref.loss, "task": task, "limit": limit_label(limit), "num_fewshot": _shots(out, task),
+            "loss": ref.loss, "task": task, "limit": limit_label(limit), "num_fewshot": shots(out, task),
             "task_version": out.get("versions", {}).get(task, ""), "lm_eval_version": version("lm_eval")}
 
 
-def results_to_rows(ref: CheckpointRef, out: dict, tasks: list[str], limit=None) -> list[dict]:
-    """One row per (task, metric[/filter]) of lm-eval's aggregated output; `<metric>_random` becomes the
-    random_baseline of its metric's row, never a row of its own."""
-    rows = []
-    for task in tasks:
-        metrics = out["results"].get(task)
-        if metrics is None:
-            continue
-        directions = out.get("higher_is_better", {}).get(task, {})
-        for key, value in metrics.items():
-            if "," not in key or not isinstance(value, (int, float)) or not math.isfinite(value):
-                continue  # a NaN or infinite score is no measurement (the table's reader would refuse it)
-            metric, filter_name = key.split(",", 1)
-            if metric.endswith("_stderr") or metric.endswith("_random"):
-                continue
-            direction = directions.get(metric)
-            rows.append({**row_base(ref, task, out, limit),
-                         "metric": metric if filter_name == "none" else f"{metric}/{filter_name}", "value": value,
-                         "stderr": _number(metrics.get(f"{metric}_stderr,{filter_name}")),
-                         "random_baseline": _number(metrics.get(f"{metric}_random,{filter_name}")),
-                         "higher_is_better": "" if direction is None else bool(direction)})
-    return rows
+def results_to_rows(ref: CheckpointRef, out: dict, tasks: list[str], limit=None, baselines: dict | None = None) -> list[dict]:
+    """One row per (task, metric[/filter]) of lm-eval's aggregated output (contracts.lm_eval_results), with the
+    checkpoint's run, step, size and loss, and each metric's random baseline (contracts.lm_eval_results.task_baselines)."""
+    return [{**row_base(ref, m["task"], out, limit), **m} for m in metric_rows(out, tasks, baselines)]
 
 
 def sample_ll(sample: dict) -> float:
@@ -277,11 +251,13 @@ def _evaluate_all(refs, wanted, manager, table, backend, batch_size, limit, devi
         out = lm_eval.simple_evaluate(model=lm, tasks=todo, task_manager=manager, limit=limit,
                                       log_samples=True, bootstrap_iters=1000)
         samples = out.pop("samples", {})
-        rows = results_to_rows(ref, out, todo, limit)
+        rows = results_to_rows(ref, out, todo, limit, task_baselines(samples))
         rows += per_token_rows(ref, lm, {t: samples[t] for t in todo if t in samples}, out, limit)
         del lm  # one model in memory at a time
         pending = save_lm_eval_outputs(table, ref, out, samples)  # pending until the table marks the checkpoint done
+        crash_point("eval:before-append")
         append_eval_rows(table, rows, warn=log)  # after every checkpoint: a kill loses at most the one in progress
+        crash_point("eval:before-publish")
         where = publish_outputs(table, pending)
         log(f"    lm-eval results and samples: {where}")
         added += len(rows)

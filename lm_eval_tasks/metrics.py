@@ -1,9 +1,11 @@
-"""Per-item metrics for the suite, each with its random-guess baseline.
+"""Per-item metrics for the suite; each metric's random-guess baseline is in contracts/lm_eval_results.py.
 
-lm-eval averages every value these functions return over items (aggregation: mean), so a baseline
-reported per item (e.g. 1/C for an item with C choices) averages to the expected score of random
-guessing on the whole task, also when items have different numbers of choices (C3 has 2 to 4; the
-built-in `brier_score` of lm-eval assumes one C for all items and crashes there).
+lm-eval averages every value these functions return over items (aggregation: mean). The baselines are not
+lm-eval metrics (results_*.json and every tool reading it would list them as scores): `task_baselines` there
+averages RANDOM_BASELINE over the items lm-eval scored (1/C for an item with C choices), which is the expected
+score of random guessing on the whole task also when items have different numbers of choices (C3 has 2 to 4; the
+built-in `brier_score` of lm-eval assumes one C for all items and crashes there), and `emergent eval` writes it
+into the eval table's random_baseline column.
 
 Multiple choice, from the log-likelihoods ll_i of the choices:
 - acc: argmax ll is gold (random 1/C);
@@ -31,7 +33,7 @@ def softmax(values: list[float]) -> list[float]:
 
 
 def choice_metrics(lls: list[float], gold: int, choices: list[str], delimiter: str = " ") -> dict[str, float]:
-    """All multiple-choice metrics of one item, with `<metric>_random` baselines."""
+    """All multiple-choice metrics of one item."""
     n = len(lls)
     if n != len(choices) or not 0 <= gold < n:
         raise ValueError(f"item has {n} log-likelihoods, {len(choices)} choices and gold index {gold}")
@@ -46,10 +48,6 @@ def choice_metrics(lls: list[float], gold: int, choices: list[str], delimiter: s
         "correct_choice_prob": probs[gold],
         "brier_score": brier,
         "gold_nll_per_byte": -lls[gold] / len(scored),
-        "acc_random": 1.0 / n,
-        "acc_norm_random": 1.0 / n,
-        "correct_choice_prob_random": 1.0 / n,
-        "brier_score_random": 1.0 - 1.0 / n,
     }
 
 
@@ -82,9 +80,6 @@ def process_partial_scoring(doc: dict, results) -> dict[str, float]:
         "correct_choice_prob": probs[gold],
         "brier_score": sum(((1.0 if i == gold else 0.0) - p) ** 2 for i, p in enumerate(probs)),
         "gold_nll_per_byte": -lls[gold] / len(scored),
-        "acc_random": 1.0 / n,
-        "correct_choice_prob_random": 1.0 / n,
-        "brier_score_random": 1.0 - 1.0 / n,
     }
 
 
@@ -121,11 +116,10 @@ def process_exact_match(doc: dict, results) -> dict[str, float]:
     """EM of the (filtered) response against any of `doc["answers"]`, after normalisation."""
     prediction = normalize_answer(first_response(results))
     golds = {normalize_answer(a) for a in doc["answers"]}
-    return {"exact_match": float(prediction in golds), "exact_match_random": 0.0}
+    return {"exact_match": float(prediction in golds)}
 
 
 def process_number_match(doc: dict, results) -> dict[str, float]:
     """GSM8K-style EM on the final number (after the task's regex filter picked it)."""
     prediction = last_number(first_response(results))
-    return {"exact_match": float(prediction is not None and prediction == last_number(doc["final_answer"])),
-            "exact_match_random": 0.0}
+    return {"exact_match": float(prediction is not None and prediction == last_number(doc["final_answer"]))}

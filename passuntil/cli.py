@@ -12,6 +12,8 @@ import click
 
 from contracts.atomic import check_output_path
 from contracts.boundary import BoundaryGroup
+from contracts.devices import DEVICE_HELP, resolve_device
+from contracts.provenance import suite_version
 from contracts.errors import InputError, require_vllm
 from contracts.run_dir import check_weights, read_checkpoint
 from contracts.table import format_table
@@ -20,6 +22,7 @@ from passuntil.tasks import TASKS
 
 @click.group("passuntil", cls=BoundaryGroup, short_help="PassUntil sampling (Hu et al. 2024): run, tasks, summarize.",
              context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(suite_version(), "--version", prog_name="passuntil", message="%(prog)s %(version)s")
 def main() -> None:
     """PassUntil (Hu et al. 2024): sample each instance until it passes r times."""
 
@@ -48,27 +51,28 @@ def _model_params(model: str) -> int | None:
 @click.option("--task", "tasks", required=True, multiple=True,
               help="Task name (`passuntil tasks`), or NAME=DATA; repeat to sample several tasks with one model load.")
 @click.option("--data", help="Task data: a BIG-bench task directory or a JSONL file (HumanEval: optional).")
-@click.option("--backend", default="hf", type=click.Choice(["hf", "vllm"]), show_default=True)
+@click.option("--backend", default="hf", type=click.Choice(["hf", "vllm"]), show_default=True,
+              help="Sampler: hf (our batched sampler on transformers) or vllm.")
 @click.option("--r", "r", default=2, show_default=True, help="Passes to wait for per instance.")
 @click.option("--max-samples", default=100_000, show_default=True, help="Cap per instance (censored beyond).")
 @click.option("--batch-size", default=64, show_default=True, help="Samples per backend call.")
 @click.option("--chunk-size", default=16, show_default=True, help="Samples per instance per request (one seed each).")
-@click.option("--temperature", default=1.0, show_default=True)
-@click.option("--top-p", default=1.0, show_default=True)
+@click.option("--temperature", default=1.0, show_default=True, help="Sampling temperature (Hu et al. sample at 1).")
+@click.option("--top-p", default=1.0, show_default=True, help="Nucleus sampling mass (1: the full distribution).")
 @click.option("--max-new-tokens", type=int, help="Default: the task's.")
 @click.option("--limit", type=int, help="First N instances only.")
 @click.option("--shard", help="I/N: this job's share of the instances (merge with `passuntil summarize`).")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True, help="Seed of the sampling (and of few-shot selection).")
 @click.option("--time-limit", default=10.0, show_default=True, help="Seconds per sandboxed code check.")
 @click.option("--shots", default=4, show_default=True, help="In-context examples (unnatural_icl).")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--dtype", default="auto", show_default=True, type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
               help="Weights' dtype (auto: float32 on CPU, bfloat16 on GPU).")
-@click.option("--tensor-parallel-size", default=1, show_default=True)
+@click.option("--tensor-parallel-size", default=1, show_default=True, help="GPUs per model (vllm backend).")
 @click.option("--gpu-memory-utilization", type=float, help="vLLM memory share (default 0.9 on GPU, 0.2 of host memory on CPU).")
 @click.option("--params", "params_override", type=int, help="Model size N to record (default: from the checkpoint).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="JSONL to append to; re-running resumes.")
-@click.option("--no-progress", is_flag=True)
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--verify", is_flag=True,
               help="Hash every checkpoint file against its recorded SHA-256 before sampling (default: sizes, and a "
                    "hash where the file's mtime moved).")
@@ -119,7 +123,7 @@ def run_command(model, tasks, data, backend, r, max_samples, batch_size, chunk_s
     if (Path(model) / "config.json").is_file():
         check_weights(model, full=verify)
     try:
-        engine = make_backend(backend, model, device=device, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
+        engine = make_backend(backend, model, device=resolve_device(device), tensor_parallel_size=tensor_parallel_size, dtype=dtype,
                               memory_utilization=gpu_memory_utilization)
     except OSError as err:  # no such checkpoint directory or hub id: the user's to fix
         raise InputError(f"--model {model} cannot be loaded: {str(err).splitlines()[0]}") from None

@@ -34,10 +34,12 @@ from typing import IO
 from passuntil import cgroup, isolation, seccomp, uids
 from passuntil.sandbox_child import CHILD
 
-# A reply larger than this is a failed check, not the parent's memory problem: parsed, 2 MiB of JSON builds at most
-# ~0.3M objects (the parser counts them, see receive), well under the 300 MiB the parent may spend on one check.
-MAX_MESSAGE = 2 << 20
-MAX_OBJECTS = 300_000
+# A reply larger than this is a failed check, not the parent's problem. The bound is on time as much as memory:
+# the parent parses and decodes a reply while other checks wait on the same interpreter, and 2 MiB of small objects
+# took 0.8 s on an idle core and 6 s on a busy 2-core CI machine (over a 3 s wall limit). 512 KiB is ~100x the
+# largest reply a HumanEval test provokes, and parses in ~0.1 s.
+MAX_MESSAGE = 512 << 10
+MAX_OBJECTS = 60_000
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from tqdm import tqdm
 
+from contracts.crash_points import crash_point
 from contracts.locks import OutputLock
 from passuntil.backends import SampleRequest
 from passuntil.estimators import estimate_instance
@@ -203,6 +204,7 @@ def _run(task: Task, backend, settings: Settings, out_path, model_name: str, par
                 if state.done:
                     record = _record(task, state, settings, model_name, params, max_new, backend, provenance)
                     writer.write(record)
+                    crash_point("passuntil:after-record")
                     written.append(record)
                     pu_sum += record["pu_mle"]
                     bar.update(1)

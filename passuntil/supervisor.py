@@ -37,7 +37,7 @@ REPLY_ERRORS = (SandboxClosed, NotPlainData, ValueError, RecursionError, Overflo
 
 
 _INT = re.compile(r"-?[0-9]{1,4300}")
-MAX_VALUES = 200_000  # decoded values in one reply: a bound on what the parent builds, whatever the bytes
+MAX_VALUES = 50_000  # decoded values in one reply: a bound on what the parent builds, whatever the bytes
 MAX_SAME_HASH = 8     # keys of one set or dict sharing a full hash: more is built to make hashing quadratic
 
 

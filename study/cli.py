@@ -8,8 +8,9 @@ from contracts.table import format_table
 
 @click.command("study")
 @click.option("--preset", "preset_name", default="tiny", show_default=True,
-              type=click.Choice(["smoke", "tiny", "du2024", "hu2024"]))
-@click.option("--out", required=True, type=click.Path(file_okay=False))
+              type=click.Choice(["smoke", "tiny", "du2024", "hu2024"]),
+              help="smoke: a minute, for tests; tiny: the CPU default; du2024 and hu2024: the papers' ladders (GPUs).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Study folder (re-running resumes).")
 @click.option("--seed", type=int, default=None,
               help="Seed of the whole study: world, data split, every run's initialisation and data order, "
                    "PassUntil sampling [default: the preset's spec seed, 1234]. Recorded in every artifact.")

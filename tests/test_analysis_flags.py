@@ -1,4 +1,4 @@
-"""Contract flags on fits (notes/CONTRACTS "Flags on fits"): a loss law whose exponent ends at its
+"""Contract flags on fits (docs/CONTRACTS.md, "Flags on fits"): a loss law whose exponent ends at its
 optimiser bound says so, in the point fit (`at_bound`) and as a share of bootstrap refits
 (`bootstrap_at_bound`); a well-posed fit carries no such flag; flags round-trip and print."""
 from __future__ import annotations

@@ -16,8 +16,7 @@ import pytest
 from tests.conftest import run_cli
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "gadre2024" / "exp_data"
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/gadre2024 is absent")]
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("gadre_data")]
 BOOTSTRAP = 20
 
 

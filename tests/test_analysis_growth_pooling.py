@@ -37,7 +37,7 @@ def test_pooling_shrinks_noisy_estimates_toward_the_ladder_and_keeps_real_differ
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/gadre2024 is absent")
+@pytest.mark.usefixtures("gadre_data")
 def test_pooled_growth_covers_the_real_ladder_targets():
     """Per corpus, every task's curve fitted on the runs below 1B (n_boot 20), then the nine 1.4B and
     6.9B runs predicted at their actual loss and size: 423 (task, run) pairs."""

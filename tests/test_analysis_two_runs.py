@@ -58,3 +58,12 @@ def test_two_long_runs_with_one_model(model):
     curve = fits["loss_curves"]["mmlu|acc"]
     assert curve.model == model
     assert np.isfinite(curve.curve([2.5, 3.0])).all()
+
+
+def test_the_bootstrap_fits_show_a_progress_bar(capsys):
+    rows = two_trajectories(60) + [{**r, "task": "hellaswag"} for r in two_trajectories(60, seed=1)]
+    fit_loss_curves(rows, model="line", n_boot=5, progress=True)
+    err = capsys.readouterr().err
+    assert "fit loss-curve (5 bootstrap refits each)" in err and "2/2" in err
+    fit_loss_curves(rows, model="line", n_boot=5)  # default: a bar only on a terminal, so none in a pipe
+    assert "fit loss-curve" not in capsys.readouterr().err

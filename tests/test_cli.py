@@ -31,6 +31,8 @@ def test_commands_version_and_passuntil_alias():
     nested = run_cli("passuntil", "tasks", check=True).stdout
     alias = subprocess.run([sys.executable, "-m", "passuntil", "tasks"], capture_output=True, text=True, check=True).stdout
     assert nested == alias and "humaneval" in nested
+    script = subprocess.run([sys.executable, "-m", "passuntil", "--version"], capture_output=True, text=True, check=True)
+    assert script.stdout.split()[0] == "passuntil" and script.stdout.split()[1] == version.split()[1]
     assert "all" not in run_cli("fit", "--help", check=True).stdout.split("Commands:")[1].split()
 
 
@@ -76,3 +78,31 @@ def test_unloadable_model_is_one_line_usage_error(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: --model"), result.stderr
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_every_option_of_every_command_has_help():
+    import click
+
+    from emergent.cli import main
+
+    def options(command, path):
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                yield from options(sub, f"{path} {name}")
+        else:
+            yield from ((path, p.opts[0], p.help) for p in command.params if isinstance(p, click.Option) and not p.hidden)
+
+    found = list(options(main, "emergent"))
+    assert len(found) > 100
+    assert [(path, opt) for path, opt, text in found if not text] == []
+
+
+def test_device_auto_is_the_default_and_means_cpu_without_a_gpu():
+    import torch
+
+    from contracts.devices import resolve_device
+
+    for command in (["eval"], ["passuntil", "run"]):
+        assert "[default: auto]" in " ".join(run_cli(*command, "--help", check=True).stdout.split())
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cuda:1") == "cuda:1" and resolve_device("cpu") == "cpu"

@@ -15,15 +15,24 @@ from contracts.eval_table import append_eval_rows
 from tests.conftest import run_cli, tiny_config, write_config
 
 
-@pytest.fixture
-def small_fs(tmp_path):
-    """A 3 MiB filesystem, nearly full once `fill` is called."""
-    where = tmp_path / "small"
+def _mounted(where: Path, size: str):
     where.mkdir()
-    if os.getuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(where)]).returncode:
+    if os.getuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)]).returncode:
         pytest.skip("mounting a small filesystem needs root (CI has it); the writers are also covered by injection")
     yield where
     subprocess.run(["umount", "-l", str(where)])
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 3 MiB filesystem, nearly full once `fill` is called."""
+    yield from _mounted(tmp_path / "small", "3m")
+
+
+@pytest.fixture
+def roomy_fs(tmp_path):
+    """A 32 MiB filesystem: room for a whole smoke ladder or study once the filler is removed."""
+    yield from _mounted(tmp_path / "roomy", "32m")
 
 
 def _fill(where: Path, leave: int) -> None:
@@ -163,3 +172,35 @@ def test_eval_on_a_full_disk_then_resumes(small_fs, data_dir, tmp_path):
     assert sorted(r["checkpoint"] for r in rows) == listed and len(listed) >= 2
     results = list((small_fs / "eval_lm_eval").rglob("results_*.json"))
     assert len(results) == len(listed), results
+
+
+def test_ladder_run_on_a_full_disk_then_resumes(roomy_fs, data_dir):
+    """`ladder run` (several runs into one folder): one line, nothing half-written, and a re-run once space is
+    freed finishes every run, each checkpoint listed once."""
+    small_fs = roomy_fs
+    args = ("ladder", "run", "smoke", "--out", str(small_fs / "ladder"), "--data", str(data_dir), "--no-progress")
+    _fill(small_fs, 600_000)
+    res = run_cli(*args)
+    lines = [line for line in res.stderr.strip().splitlines() if line.strip()]
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert lines[-1].startswith("error: no space left on the device writing ") and "free space and re-run" in lines[-1]
+    assert _temporaries(small_fs) == []
+    (small_fs / "filler").unlink()
+    run_cli(*args, check=True)
+    runs = sorted(p.parent for p in (small_fs / "ladder").rglob("checkpoints.jsonl"))
+    assert len(runs) >= 2 and _temporaries(small_fs) == []
+    for run in runs:
+        steps = [json.loads(line)["step"] for line in (run / "checkpoints.jsonl").read_text().splitlines()]
+        assert steps == sorted(set(steps)) and (run / "checkpoints" / f"step_{steps[-1]:08d}").is_dir()
+
+
+def test_study_on_a_full_disk_is_one_line_and_publishes_nothing_half_written(roomy_fs):
+    where = roomy_fs
+    _fill(where, 1 << 20)
+    res = run_cli("study", "--preset", "smoke", "--out", str(where / "study"))
+    lines = [line for line in res.stderr.strip().splitlines() if line.strip()]
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert lines[-1].startswith("error: no space left on the device writing ") and "free space and re-run" in lines[-1]
+    assert _temporaries(where) == []
+    for stage in (where / "study" / "stages").glob("*.json"):  # every stage it recorded as done is whole
+        assert json.loads(stage.read_text())["seconds"] >= 0

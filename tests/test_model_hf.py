@@ -22,7 +22,7 @@ def test_logits_match_hugging_face_llama(tmp_path, tie, kv_heads):
             if p.dim() == 1:
                 p.add_(torch.randn_like(p) * 0.1)
     save_hf_checkpoint(tmp_path, ours.state_dict(), cfg)
-    theirs = AutoModelForCausalLM.from_pretrained(tmp_path, torch_dtype=torch.float32).eval()
+    theirs = AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.float32).eval()
     assert type(theirs).__name__ == "LlamaForCausalLM"
     tokens = torch.randint(0, cfg.vocab_size, (2, 48))
     with torch.no_grad():
@@ -54,7 +54,7 @@ def test_training_loss_and_gradients_match_hugging_face(tmp_path, tie):
     cfg = ModelConfig(vocab_size=300, d_model=64, n_layers=2, n_heads=4, n_kv_heads=2, max_seq_len=64, tie_embeddings=tie)
     ours = Transformer(cfg)
     save_hf_checkpoint(tmp_path, ours.state_dict(), cfg)
-    theirs = AutoModelForCausalLM.from_pretrained(tmp_path, torch_dtype=torch.float32)
+    theirs = AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.float32)
     tokens = torch.randint(0, cfg.vocab_size, (3, 40))
     ours_loss = ours(tokens[:, :-1], tokens[:, 1:])
     logits = theirs(input_ids=tokens[:, :-1]).logits

@@ -15,7 +15,7 @@ from passuntil.records import read_records
 from tests.conftest import REPO, SUITE_FIXTURES
 
 BIGBENCH = REPO.parent / "shared" / "bigbench"
-needs_bigbench = pytest.mark.skipif(not BIGBENCH.is_dir(), reason="../shared/bigbench is not present")
+needs_bigbench = pytest.mark.usefixtures("bigbench_data")
 
 
 def passuntil(*args, check=True, timeout=600):

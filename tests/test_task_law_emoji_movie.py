@@ -11,7 +11,7 @@ from tests.conftest import REPO
 BIGBENCH = REPO.parent / "shared" / "bigbench"
 
 
-@pytest.mark.skipif(not BIGBENCH.is_dir(), reason="../shared/bigbench is not present")
+@pytest.mark.usefixtures("bigbench_data")
 def test_common_word_answers_are_dropped_and_counted():
     examples = json.loads((BIGBENCH / "emoji_movie" / "task.json").read_text())["examples"]
     task = load_bigbench_qa("emoji_movie", BIGBENCH / "emoji_movie")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from analysis.results import AnalysisError
 from analysis.task_law_backtest import backtest, summarise
 from analysis.task_law_forecast import fit_forecast, fit_forecasts
-from tests.conftest import run_cli
+from tests.conftest import run_cli, require_shared
 from tests.synthetic import passuntil_records, sim_task
 
 PYTHIA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pythia_gsm8k"
@@ -24,10 +23,7 @@ SIZES = [3e7, 1e8, 3e8, 1e9, 3e9, 1e10]
 
 
 def _pythia(tmp_path: Path) -> Path:
-    if not PYTHIA.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"{PYTHIA} is absent: CI must run the real-data tests (../shared beside the clone)")
-        pytest.skip(f"{PYTHIA} is absent (the real repeated-sampling ladder lives in ../shared)")
+    require_shared(PYTHIA, "the real repeated-sampling ladder (Pythia on GSM8K)")
     folder = tmp_path / "pythia"
     folder.mkdir()
     for ck in FROM_6B:

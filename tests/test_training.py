@@ -42,7 +42,7 @@ def test_tiny_rung_learns_and_checkpoints_carry_their_loss(tmp_path, data_dir):
     final = run / ckpts[-1]["path"]
     hf_config = json.loads((final / "config.json").read_text())
     assert hf_config["emergent_suite"]["val_loss"] == last
-    model = AutoModelForCausalLM.from_pretrained(final, torch_dtype=torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(final, dtype=torch.float32).eval()
     total, count = 0.0, 0
     with torch.no_grad():
         for inputs, targets in validation_batches(data_dir, cfg.seq_len, cfg.val_tokens, cfg.val_batch_size):
@@ -53,3 +53,28 @@ def test_tiny_rung_learns_and_checkpoints_carry_their_loss(tmp_path, data_dir):
     assert abs(total / count - last) < 1e-5
     # Only the newest checkpoint keeps the optimizer state.
     assert sorted(p.parent.name for p in (run / "checkpoints").glob("*/trainer_state.pt")) == ["step_00000300"]
+
+
+def test_validation_loss_reaches_every_logger_sink(tmp_path, data_dir, monkeypatch):
+    """W&B (here a stand-in module: the package is an optional extra) gets `val/loss` at every checkpoint, the
+    numbers checkpoints.jsonl records, through the real WandbLogger; metrics.jsonl keeps its training rows."""
+    import sys
+    import types
+
+    logged, finished = [], []
+
+    class Run:
+        def log(self, data, step):
+            logged.append((step, data))
+
+        def finish(self):
+            finished.append(True)
+
+    monkeypatch.setitem(sys.modules, "wandb", types.SimpleNamespace(init=lambda **kwargs: Run()))
+    cfg = tiny_config(data_dir, tokens=64 * 16 * 8, log_to=["wandb"])
+    cfg.checkpoints.log_spaced, cfg.checkpoints.every_tokens = 0, 64 * 16 * 4
+    train(cfg, tmp_path / "run", progress=False)
+    val = [(step, data["val/loss"]) for step, data in logged if "val/loss" in data]
+    assert val == [(c["step"], c["val_loss"]) for c in read_jsonl(tmp_path / "run" / "checkpoints.jsonl")]
+    assert [s for s, d in logged if "loss" in d] == list(range(1, 9)) and finished == [True]
+    assert all("val_loss" not in m for m in read_jsonl(tmp_path / "run" / "metrics.jsonl"))

@@ -1,7 +1,8 @@
 """Checkpoints: atomic Hugging Face directories plus the state needed to resume exactly.
 
 RUN/checkpoints/step_00001234/ holds config.json (with the checkpoint's record, pre-training loss
-included, under "emergent_suite"), model.safetensors, the tokenizer, checkpoint.json (the record)
+included, under "emergent_suite"), generation_config.json, model.safetensors (or shards and
+model.safetensors.index.json above checkpoints.max_shard_size), the tokenizer, checkpoint.json (the record)
 and, for the newest checkpoint, trainer_state.pt (optimizer, step, data position, RNG). A checkpoint
 is written to a hidden temporary directory and renamed into place, so a kill during a save never
 corrupts the latest one; RUN/checkpoints.jsonl gets its line only after the rename.
@@ -16,6 +17,7 @@ from pathlib import Path
 import torch
 
 import contracts.run_dir
+from contracts.crash_points import crash_point
 from contracts.errors import RunDirError
 from contracts.atomic import append_jsonl, read_jsonl, replace_dir_atomic, write_jsonl_atomic, write_text_atomic
 from trainer.config import ModelConfig, checkpoint_steps
@@ -32,12 +34,12 @@ def step_dir(run_dir: Path, step: int) -> Path:
 
 
 def save_checkpoint(run_dir: Path, step: int, model_state: dict, trainer_state: dict, cfg: ModelConfig,
-                    tokenizer, record: dict, keep_trainer_state: str = "last") -> Path:
+                    tokenizer, record: dict, keep_trainer_state: str = "last", max_shard_size: str = "5GB") -> Path:
     final = step_dir(run_dir, step)
     tmp = final.with_name(f".{final.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        save_hf_checkpoint(tmp, model_state, cfg, tokenizer, extra={"emergent_suite": record})
+        save_hf_checkpoint(tmp, model_state, cfg, tokenizer, extra={"emergent_suite": record}, max_shard_size=max_shard_size)
         torch.save(trainer_state, tmp / TRAINER_STATE)
         # Digests of every file, written before the checkpoint is published: resume, eval and passuntil verify them.
         record = {**record, "files": contracts.run_dir.file_digests(tmp)}
@@ -47,8 +49,11 @@ def save_checkpoint(run_dir: Path, step: int, model_state: dict, trainer_state: 
         if _full_disk(err, run_dir):
             raise OSError(errno.ENOSPC, "No space left on device", str(final)) from None
         raise
+    crash_point("checkpoint:before-rename")
     replace_dir_atomic(tmp, final)
+    crash_point("checkpoint:before-jsonl")
     append_jsonl(run_dir / "checkpoints.jsonl", record)
+    crash_point("checkpoint:before-prune")
     if keep_trainer_state == "last":
         for older in (run_dir / "checkpoints").glob("step_*"):
             if older != final:

@@ -61,14 +61,16 @@ def data_group():
 
 @data_group.command("prepare")
 @click.argument("inputs", nargs=-1)
-@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Directory for the token shards and tokenizer.")
 @click.option("--vocab-size", default=8192, show_default=True, type=click.IntRange(min=2, max=MAX_VOCAB),
               help="BPE vocabulary to train (ignored with --tokenizer).")
 @click.option("--tokenizer", "tokenizer_dir", type=click.Path(), help="Use an existing Hugging Face tokenizer directory.")
-@click.option("--val-fraction", default=0.01, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True))
-@click.option("--seed", default=1234, show_default=True)
+@click.option("--val-fraction", default=0.01, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Share of documents held out for validation loss.")
+@click.option("--seed", default=1234, show_default=True, help="Seed of the train/validation split.")
 @click.option("--text-field", default="text", show_default=True, help="Field holding the text in JSONL/parquet.")
-@click.option("--dtype", default="auto", type=click.Choice(["auto", "uint16", "uint32"]), show_default=True)
+@click.option("--dtype", default="auto", type=click.Choice(["auto", "uint16", "uint32"]), show_default=True,
+              help="Token id width on disk; auto: uint16 when the vocabulary fits.")
 @click.option("--default-corpus", is_flag=True, help="Use the embedded default corpus as input.")
 def data_prepare_command(inputs, out, vocab_size, tokenizer_dir, val_fraction, seed, text_field, dtype, default_corpus):
     """Train a byte-level BPE tokenizer on INPUTS and write token shards plus a validation shard."""
@@ -128,10 +130,11 @@ def ladder_plan_command(spec, vocab_size, time_here, matmul_gflops):
 
 @ladder_group.command("run")
 @click.argument("spec")
-@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Ladder directory: one run directory per rung (re-running resumes).")
 @click.option("--data", "data_dir", type=click.Path(), help="Prepared data (default: the embedded corpus, prepared into OUT/data).")
 @click.option("--only", multiple=True, help="Train only these runs or rungs (repeatable); one job per rung on a cluster.")
-@click.option("--no-progress", is_flag=True)
+@click.option("--no-progress", is_flag=True, help="No progress bars (logs still go to each run's metrics.jsonl).")
 @click.option("--allow-huge", is_flag=True, help="Start a plan that needs over a year here, or more memory than here.")
 def ladder_run_command(spec, out, data_dir, only, no_progress, allow_huge):
     """Train every run of SPEC one after another; finished runs are skipped, interrupted ones resumed."""

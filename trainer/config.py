@@ -174,6 +174,13 @@ class CheckpointPlan:
     every_tokens: float | None = None  # one checkpoint every this many tokens; None = only log-spaced + final
     final: bool = True
     keep_trainer_state: str = "last"  # "last": optimizer state only in the newest checkpoint; "all": in every one
+    max_shard_size: str = "5GB"  # weights above this are sharded with an index, as save_pretrained shards them
+
+    def __post_init__(self):
+        if self.keep_trainer_state not in ("last", "all"):
+            raise ConfigError(f"checkpoints.keep_trainer_state must be last or all, got {self.keep_trainer_state!r}")
+        if not re.fullmatch(r"[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", str(self.max_shard_size)):
+            raise ConfigError(f"checkpoints.max_shard_size must be a size such as 5GB or 500MB, got {self.max_shard_size!r}")
 
 
 def checkpoint_steps(total_steps: int, tokens_per_step: int, log_spaced: int, every_tokens: float | None,

@@ -1,8 +1,10 @@
 """Exact conversion between trainer/model.py and Hugging Face `LlamaForCausalLM`.
 
 The two models hold the same tensors under different names, so conversion is a renaming (both
-ways) and lossless. Checkpoints are plain HF directories that
-`AutoModelForCausalLM.from_pretrained`, `lm_eval --model hf` and vLLM load unchanged.
+ways) and lossless. Checkpoints are plain HF directories (config.json, generation_config.json, safetensors
+weights, sharded with an index above `max_shard_size` as `save_pretrained` shards them, and the tokenizer with the
+model's context as its `model_max_length`) that `AutoModelForCausalLM.from_pretrained`, `pipeline`,
+`lm_eval --model hf` and vLLM load unchanged.
 """
 from __future__ import annotations
 
@@ -10,10 +12,14 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
-from transformers import LlamaConfig
+from huggingface_hub import save_torch_state_dict
+from safetensors.torch import load_file
+from transformers import GenerationConfig, LlamaConfig
 
+from contracts.run_dir import weight_files
 from trainer.config import ModelConfig
+
+MAX_SHARD_SIZE = "5GB"  # save_pretrained's default: a 6B model in fp32 is 5 shards, not one 24 GB file
 
 
 def to_hf_config(cfg: ModelConfig, extra: dict | None = None, tokenizer=None) -> LlamaConfig:
@@ -37,7 +43,7 @@ def to_hf_config(cfg: ModelConfig, extra: dict | None = None, tokenizer=None) ->
         attention_bias=False,
         mlp_bias=False,
         initializer_range=cfg.init_std,
-        torch_dtype="float32",
+        dtype="float32",
         **special,
     )
     hf.architectures = ["LlamaForCausalLM"]
@@ -97,16 +103,24 @@ def from_hf_state_dict(hf: dict[str, torch.Tensor], cfg: ModelConfig) -> dict[st
 
 
 def save_hf_checkpoint(directory: Path, state: dict[str, torch.Tensor], cfg: ModelConfig,
-                       tokenizer=None, extra: dict | None = None) -> None:
-    """Write config.json, model.safetensors and the tokenizer files into `directory`."""
+                       tokenizer=None, extra: dict | None = None, max_shard_size: int | str = MAX_SHARD_SIZE) -> None:
+    """Write config.json, generation_config.json, the weights (model.safetensors, or shards and their index) and
+    the tokenizer files into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
-    to_hf_config(cfg, extra, tokenizer).save_pretrained(directory)
-    save_file(to_hf_state_dict(state, cfg), str(directory / "model.safetensors"), metadata={"format": "pt"})
+    hf_config = to_hf_config(cfg, extra, tokenizer)
+    hf_config.save_pretrained(directory)
+    GenerationConfig.from_model_config(hf_config).save_pretrained(directory)
+    save_torch_state_dict(to_hf_state_dict(state, cfg), directory, max_shard_size=max_shard_size,
+                          metadata={"format": "pt"})
     if tokenizer is not None:
+        tokenizer.model_max_length = cfg.max_seq_len  # what the model can attend to, not "unbounded"
         tokenizer.save_pretrained(directory)
 
 
 def load_hf_checkpoint(directory: Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
     hf_cfg = json.loads((Path(directory) / "config.json").read_text())
     cfg = from_hf_config(hf_cfg)
-    return cfg, from_hf_state_dict(load_file(str(Path(directory) / "model.safetensors")), cfg)
+    tensors: dict[str, torch.Tensor] = {}
+    for path in weight_files(directory):
+        tensors.update(load_file(str(path)))
+    return cfg, from_hf_state_dict(tensors, cfg)

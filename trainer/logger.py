@@ -1,5 +1,6 @@
 """Where training metrics go: RUN/metrics.jsonl always (the contract later stages read), plus
 TensorBoard or Weights & Biases when asked for (`log_to` in the run config, or `emergent train --log`).
+Each checkpoint's validation loss goes to TensorBoard and W&B as `val/loss` (and to checkpoints.jsonl).
 
 Both are optional extras (`pip install 'emergent-suite[tensorboard]'` or `[wandb]`), imported only when
 asked for; asking for one that is not installed is a one-line error before training starts.
@@ -20,6 +21,9 @@ class MetricsLogger(Protocol):
     def log(self, metrics: dict[str, Any]) -> None:
         """One log step; `metrics` holds "step" and the numbers of that step."""
 
+    def log_validation(self, step: int, val_loss: float) -> None:
+        """The validation loss at a checkpoint."""
+
     def close(self) -> None: ...
 
 
@@ -29,6 +33,9 @@ class JsonlLogger:
 
     def log(self, metrics: dict[str, Any]) -> None:
         self._log.write(metrics)
+
+    def log_validation(self, step: int, val_loss: float) -> None:
+        pass  # checkpoints.jsonl holds it (the contract); metrics.jsonl keeps one row per training log step
 
     def close(self) -> None:
         self._log.close()
@@ -50,6 +57,9 @@ class TensorBoardLogger:
         for name, value in _numbers(metrics).items():
             self._writer.add_scalar(f"train/{name}", value, global_step=int(metrics["step"]))
 
+    def log_validation(self, step: int, val_loss: float) -> None:
+        self._writer.add_scalar("val/loss", val_loss, global_step=step)
+
     def close(self) -> None:
         self._writer.close()
 
@@ -66,6 +76,9 @@ class WandbLogger:
     def log(self, metrics: dict[str, Any]) -> None:
         self._run.log(_numbers(metrics), step=int(metrics["step"]))
 
+    def log_validation(self, step: int, val_loss: float) -> None:
+        self._run.log({"val/loss": val_loss}, step=step)  # the step of that step's training log: wandb accepts it
+
     def close(self) -> None:
         self._run.finish()
 
@@ -79,6 +92,10 @@ class FanOut:
     def log(self, metrics: dict[str, Any]) -> None:
         for sink in self.sinks:
             sink.log(metrics)
+
+    def log_validation(self, step: int, val_loss: float) -> None:
+        for sink in self.sinks:
+            sink.log_validation(step, val_loss)
 
     def close(self) -> None:
         for sink in self.sinks:

@@ -216,18 +216,44 @@ def _build(cfg: TrainConfig, run_dir: Path, resume: bool, world: parallel.World,
                 device_peak_flops(world.device, precision), counts, per_rank, accum, plan, val_batches)
 
 
+def numpy_rng_as_tensors() -> dict:
+    """numpy's global RNG state as tensors and plain numbers: what torch.load(weights_only=True) accepts."""
+    state = np.random.get_state()
+    assert isinstance(state, tuple)  # the legacy form: (name, keys, pos, has_gauss, cached_gaussian)
+    name, keys, pos, has_gauss, cached = state
+    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+
+
+def numpy_rng_from_tensors(state: dict) -> tuple:
+    return (state["name"], state["keys"].numpy().astype(np.uint32), state["pos"], state["has_gauss"],
+            state["cached_gaussian"])
+
+
+def load_trainer_state(path: Path) -> dict:
+    """The optimizer state and counters, unpickled safely (tensors and plain data only): a trainer_state.pt is
+    data, and a forged one must not run code."""
+    import pickle
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise RunDirError(f"{path} holds objects that cannot be loaded safely ({str(err).splitlines()[0][:120]}); "
+                          "it was not written by this trainer: resume from another checkpoint or start a new --out") from None
+
+
 def _restore(run: _Run, resume: bool) -> _Progress:
     """The progress to start from: fresh, or the latest resumable checkpoint's weights, optimizer, EMA and RNG."""
     progress = _Progress()
     latest = latest_resumable(run.run_dir) if resume else None
     if latest is not None:
-        state = torch.load(latest / TRAINER_STATE, map_location="cpu", weights_only=False)
+        state = load_trainer_state(latest / TRAINER_STATE)
         _, model_state = load_hf_checkpoint(latest)
         parallel.load_full_state_dicts(run.model, run.wrapped, run.optimizer, model_state, state["optimizer"])
         progress.step, progress.ema, progress.ema_steps = state["step"], state["loss_ema"], state["loss_ema_steps"]
         progress.last_ckpt = latest.name
         torch.set_rng_state(state["rng"]["torch"])
-        np.random.set_state(state["rng"]["numpy"])
+        np.random.set_state(numpy_rng_from_tensors(state["rng"]["numpy"]))
         random.setstate(state["rng"]["python"])
     if run.world.is_main and resume:
         repair_run_dir(run.run_dir, progress.step, run.cfg.checkpoints.keep_trainer_state)
@@ -278,13 +304,15 @@ def _log_window(run: _Run, progress: _Progress, pending: PendingLosses, lr: floa
     progress.window_tokens, progress.window_start = 0, time.perf_counter()
 
 
-def _checkpoint(run: _Run, progress: _Progress, lr: float, bar: tqdm) -> None:
+def _checkpoint(run: _Run, progress: _Progress, lr: float, bar: tqdm, metrics_log=None) -> None:
     """Validate, then save weights and trainer state (main process); never saves weights whose loss is not finite."""
     cfg, world, done = run.cfg, run.world, progress.step
     tokens_seen = done * cfg.tokens_per_step
     val = validation_loss(run.wrapped, run.val_batches, world, run.autocast)
     if not math.isfinite(val):  # the update itself diverged: never save those weights
         raise TrainingDiverged(done, val, progress.last_ckpt)
+    if metrics_log is not None:
+        metrics_log.log_validation(done, val)
     model_state, optim_state = parallel.full_state_dicts(run.model, run.wrapped, run.optimizer)
     if world.is_main:
         record = {
@@ -295,10 +323,10 @@ def _checkpoint(run: _Run, progress: _Progress, lr: float, bar: tqdm) -> None:
         trainer_state = {
             "step": done, "examples_seen": done * cfg.global_batch_size, "optimizer": optim_state,
             "loss_ema": progress.ema, "loss_ema_steps": progress.ema_steps, "schedule": cfg.to_dict()["schedule"],
-            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+            "rng": {"torch": torch.get_rng_state(), "numpy": numpy_rng_as_tensors(), "python": random.getstate()},
         }
         save_checkpoint(run.run_dir, done, model_state, trainer_state, cfg.model, run.tokenizer, record,
-                        cfg.checkpoints.keep_trainer_state)
+                        cfg.checkpoints.keep_trainer_state, cfg.checkpoints.max_shard_size)
         bar.write(f"[{cfg.name}] step {done}/{cfg.total_steps} tokens {tokens_seen:,} val_loss {val:.4f} -> {record['path']}")
     progress.last_ckpt = f"step_{done:08d}"
     if world.world_size > 1:
@@ -326,7 +354,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, show_progress: bool, w
             if progress.step % cfg.log_interval == 0 or progress.step == total or progress.step in run.plan:
                 _log_window(run, progress, pending, lr, bar, metrics_log)
             if progress.step in run.plan:
-                _checkpoint(run, progress, lr, bar)
+                _checkpoint(run, progress, lr, bar, metrics_log)
     finally:
         bar.close()
     if metrics_log is not None:
