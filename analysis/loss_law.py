@@ -21,6 +21,7 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 from threadpoolctl import threadpool_limits
 
+from analysis.loss_law_forms import loss_law, loss_vs_size
 from analysis.results import AnalysisError, FitResults, bound_flags, require_finite
 
 HUBER_DELTA = 1e-3
@@ -191,10 +192,7 @@ class LossLawModel:
         results.predictor = lambda N, D: self._predict(point, draws, N, D)
         return results
 
-    @staticmethod
-    def evaluate(natural, N, D):
-        E, A, alpha, B, beta = natural
-        return E + A / np.power(N, alpha) + B / np.power(D, beta)
+    evaluate = staticmethod(loss_law)
 
     def _predict(self, point, draws, N, D):
         N, D = np.atleast_1d(np.asarray(N, float)), np.atleast_1d(np.asarray(D, float))
@@ -280,10 +278,7 @@ class LossVsSizeModel:
         results.size_threshold = lambda eta, eta_draws=None: self.size_threshold(point, draws, eta, eta_draws)
         return results
 
-    @staticmethod
-    def evaluate(natural, N):
-        L_inf, N0, alpha = natural
-        return L_inf + np.power(N0 / np.asarray(N, float), alpha)
+    evaluate = staticmethod(loss_vs_size)
 
     def _predict(self, point, draws, N):
         return _band(self.evaluate(point, N), np.array([self.evaluate(d, N) for d in draws]))

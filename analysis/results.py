@@ -8,6 +8,7 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
+from analysis.loss_law_forms import loss_law, loss_vs_size
 from contracts.atomic import write_text_atomic
 from contracts.errors import InputError
 from contracts.provenance import provenance
@@ -249,16 +250,14 @@ class LossLawResults:
         return dict(zip(self.names, self.point))
 
     def _evaluate(self, natural, N, D=None):
-        """The law at N (and D): a point (p,) -> like N; draws (B, p) -> (B, len(N)), by the fitting model's evaluate."""
-        from analysis.loss_law import LossLawModel, LossVsSizeModel
-
+        """The law at N (and D): a point (p,) -> like N; draws (B, p) -> (B, len(N)), by the law's formula."""
         natural = np.asarray(natural, float)
         columns = natural.T[..., None] if natural.ndim == 2 else natural  # one (B, 1) column per parameter
         if self.law == "loss_law":
             if D is None:
                 raise AnalysisError("the loss law L(N, D) needs the token budget D (--tokens)")
-            return LossLawModel.evaluate(columns, N, D)
-        return LossVsSizeModel.evaluate(columns, N)
+            return loss_law(columns, N, D)
+        return loss_vs_size(columns, N)
 
     def conf_int(self, alpha: float = 0.05) -> dict[str, tuple[float, float]]:
         draws = np.asarray(self.draws, float)

@@ -25,28 +25,20 @@ def _patch_cli(module) -> None:
     patch_lm_eval_cli(module)
 
 
-def _unsupported(what: str) -> None:
-    """One line on stderr, and lm-eval left as it is: our tasks then need --include_path."""
-    from importlib.metadata import version
-
-    from lm_eval_tasks import TASK_DIR
-
-    print(f"emergent-suite: lm-eval {version('lm_eval')} {what}; the suite is tested on lm-eval 0.4.13 "
-          f"(pip install 'lm-eval==0.4.13'), or pass --include_path {TASK_DIR}", file=sys.stderr, flush=True)
-
-
 def _patch(module) -> None:
     import inspect
 
+    from lm_eval_tasks.lm_eval_shape import unsupported
+
     manager = getattr(module, "TaskManager", None)
     if manager is None:
-        return _unsupported("has no lm_eval.tasks.manager.TaskManager")
+        return unsupported("has no lm_eval.tasks.manager.TaskManager")
     if getattr(manager, "_emergent_suite_patched", False):
         return None
     original = manager.__init__
     signature = inspect.signature(original)
     if not {"include_path", "include_defaults"} <= set(signature.parameters):
-        return _unsupported("builds TaskManager without include_path and include_defaults")
+        return unsupported("builds TaskManager without include_path and include_defaults")
 
     @functools.wraps(original)
     def __init__(self, *args, **kwargs):

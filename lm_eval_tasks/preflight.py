@@ -265,9 +265,9 @@ def patch_lm_eval_cli(module) -> None:
     """Called by _autoload when lm_eval._cli.run is imported: guard its Run command."""
     run = getattr(module, "Run", None)
     if run is None or not callable(getattr(run, "_execute", None)):
-        from lm_eval_tasks._autoload import _unsupported
+        from lm_eval_tasks.lm_eval_shape import unsupported
 
-        return _unsupported("has no lm_eval._cli.run.Run._execute (the suite's checks before `lm_eval run` are off)")
+        return unsupported("has no lm_eval._cli.run.Run._execute (the suite's checks before `lm_eval run` are off)")
     if getattr(run._execute, "_emergent_suite", False):
         return None
     run._execute = staticmethod(guard_lm_eval_run(run._execute))

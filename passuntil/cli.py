@@ -84,7 +84,7 @@ def run_command(model, tasks, data, backend, r, max_samples, batch_size, chunk_s
                 limit, shard, seed, time_limit, shots, device, dtype, tensor_parallel_size, gpu_memory_utilization, params_override, out,
                 no_progress, verify, allow_unisolated, allow_no_cgroup):
     """Sample every instance of TASK until r passes or --max-samples, writing one record per instance."""
-    from passuntil.backends import make_backend
+    from passuntil.backends.factory import make_backend
     from passuntil.scheduler import Settings, run
     from passuntil.tasks import load_task
     from contracts.provenance import provenance

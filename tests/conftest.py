@@ -14,6 +14,25 @@ SHARED = REPO.parent / "shared"  # the real data sets, beside the clone (CI has 
 REQUIRE_SHARED = "EMERGENT_REQUIRE_SHARED"
 
 
+# The slow lane: files whose tests take over ~30 s together on 2 loaded cores (measured with --durations=0,
+# 2026-12-08), and any test of a smoke study, vLLM or the pattern model. `make test-fast` runs the rest.
+SLOW_FILES = {
+    "test_crash_points.py", "test_analysis_gadre2024.py", "test_convert_lm_eval.py", "test_bad_input.py",
+    "test_analysis_laws.py", "test_analysis_growth_pooling.py", "test_passuntil_runs.py", "test_passuntil_vllm.py",
+    "test_suite_lm_eval.py", "test_suite_vllm.py", "test_distributed.py", "test_full_disk.py", "test_study.py",
+    "test_analysis_cli.py", "test_bad_input_table.py", "test_resume.py", "test_checkpoint_checksums.py",
+    "test_readme_commands.py", "test_task_law_forecast.py", "test_bad_input_resume.py", "test_analysis_two_runs.py",
+    "test_analysis_prediction.py", "test_study_dry_run.py", "test_analysis_options.py", "test_clean_resume.py",
+}
+SLOW_FIXTURES = {"smoke_study", "vllm_python", "pattern_model"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if Path(str(item.fspath)).name in SLOW_FILES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def require_shared(path: Path, what: str) -> None:
     """Skip (locally, saying what is missing) or fail (in CI) a test whose real data set is absent."""
     if path.exists():

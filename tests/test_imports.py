@@ -94,3 +94,75 @@ def test_walk_sees_lazy_and_relative_imports(tmp_path, monkeypatch):
 def test_no_forbidden_import():
     edges = forbidden_edges()
     assert not edges, "imports that point up or across stages:\n" + "\n".join(edges)
+
+
+def _existing_module(dotted: str) -> str | None:
+    """`dotted` or its nearest parent that is one of our modules (an import of a name inside a module)."""
+    while dotted:
+        as_path = ROOT / dotted.replace(".", "/")
+        if as_path.with_suffix(".py").is_file() or (as_path / "__init__.py").is_file():
+            return dotted
+        dotted = dotted.rpartition(".")[0]
+    return None
+
+
+def import_graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            here = _module_name(path)
+            targets = {_existing_module(imported) for _, imported in _imports(path)}
+            graph[here] = {t for t in targets if t and t != here}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph.get(root, ()))))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_cycle_finder_finds_a_lazy_circle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_circle_inside_a_package():
+    """A lazy import is still an edge: two modules that import each other are one module in two files."""
+    assert cycles(import_graph()) == []

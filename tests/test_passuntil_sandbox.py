@@ -144,14 +144,14 @@ def test_the_weak_level_is_refused_unless_allowed(tmp_path):
 def test_run_says_the_level_before_anything_runs(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    import passuntil.backends
+    import passuntil.backends.factory
     from contracts.errors import InputError
     from passuntil.cli import main
 
     def no_model(*args, **kwargs):
         raise InputError("no model in this test")
 
-    monkeypatch.setattr(passuntil.backends, "make_backend", no_model)
+    monkeypatch.setattr(passuntil.backends.factory, "make_backend", no_model)
     shown = CliRunner().invoke(main, ["run", "--model", str(tmp_path / "none"), "--task", "humaneval",
                                       "--out", str(tmp_path / "o.jsonl")])
     assert shown.output.startswith("sandbox: isolation level bwrap"), shown.output

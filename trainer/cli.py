@@ -32,7 +32,8 @@ def train_command(config_path, out, data_dir, resume, no_progress, log_to):
     from pathlib import Path
 
     from contracts.atomic import check_output_path
-    from trainer.config import TrainConfig, check_fits_memory
+    from trainer.config import TrainConfig
+    from trainer.memory import check_fits_memory
     from trainer.data import load_manifest
 
     check_output_path(out)

@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainer.config import (TRAINING_BYTES_PER_PARAM, ModelConfig, TrainConfig, check_name, checkpoint_steps,
-                            host_memory_bytes, launched_processes, read_yaml_file)
+from trainer.config import ModelConfig, TrainConfig, check_name, checkpoint_steps, read_yaml_file
+from trainer.memory import TRAINING_BYTES_PER_PARAM, host_memory_bytes, launched_processes
 from contracts.errors import ConfigError
 from contracts.table import format_table
 from trainer.flops import flops_per_token, param_counts, training_flops
