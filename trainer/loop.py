@@ -239,7 +239,8 @@ def load_trainer_state(path: Path) -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise RunDirError(f"{path} holds objects that cannot be loaded safely ({str(err).splitlines()[0][:120]}); "
-                          "it was not written by this trainer: resume from another checkpoint or start a new --out") from None
+                          "written by another program or by a version of this trainer before 2026-12-08 (numpy RNG state as an "
+                          "array): resume from a newer checkpoint or start a new --out") from None
 
 
 def _restore(run: _Run, resume: bool) -> _Progress:
