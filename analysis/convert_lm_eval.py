@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from analysis.results import AnalysisError
+from contracts.atomic import iter_jsonl
 from contracts.eval_table import limit_label
 from contracts.lm_eval_results import finite_or_empty, metric_rows, read_results, samples_baselines
 
@@ -85,21 +86,10 @@ def read_losses(path: str | Path) -> dict[str, dict]:
     path = Path(path)
     if not path.is_file():
         raise AnalysisError(f"--losses {path} does not exist; write a CSV `checkpoint,loss[,params,tokens,run,step]`")
-    text = path.read_text(encoding="utf-8")
     if path.suffix == ".jsonl":
-        rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError:
-                raise AnalysisError(f"{path}:{number} is not a JSON line") from None
-            if not isinstance(row, dict):
-                raise AnalysisError(f"{path}:{number} is not a JSON object")
-            rows.append((number, row))
+        rows = list(iter_jsonl(path, strict=True))  # file:line on a line that is not a JSON object
     else:
-        reader = csv.DictReader(text.splitlines())
+        reader = csv.DictReader(path.read_text(encoding="utf-8").splitlines())
         missing = [c for c in LOSS_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             raise AnalysisError(f"{path} lacks the column(s) {', '.join(missing)}; its header must name "

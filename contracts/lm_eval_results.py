@@ -20,6 +20,12 @@ def finite_or_empty(value) -> float | str:
     return value if is_number and math.isfinite(value) else ""
 
 
+def table_metric(metric: str, filter_name: str) -> str:
+    """The eval table's name of an lm-eval metric under a filter: "acc" for the filter "none", else
+    "exact_match/strict-match"."""
+    return metric if filter_name == "none" else f"{metric}/{filter_name}"
+
+
 def shots(out: dict, task: str):
     # MMLU and C-Eval write their 5 shots into the prompt (lm-eval's n-shot says 0); their metadata says so.
     meta = (out.get("configs", {}).get(task, {}) or {}).get("metadata") or {}
@@ -48,7 +54,7 @@ def metric_rows(out: dict, tasks: list[str] | None = None, baselines: dict | Non
             if metric.endswith("_stderr") or metric.endswith("_random"):
                 continue
             direction = directions.get(metric)
-            name = metric if filter_name == "none" else f"{metric}/{filter_name}"
+            name = table_metric(metric, filter_name)
             baseline = ((baselines or {}).get(task) or {}).get(name, metrics.get(f"{metric}_random,{filter_name}"))
             rows.append({"task": task, "metric": name,
                          "value": value, "stderr": finite_or_empty(metrics.get(f"{metric}_stderr,{filter_name}")),
@@ -88,7 +94,7 @@ def task_baselines(samples: dict[str, list[dict]]) -> dict[str, dict[str, float]
                 rule = RANDOM_BASELINE.get(metric)
                 value = rule(choices) if rule else None
                 if value is not None:
-                    values.setdefault(metric if filter_name == "none" else f"{metric}/{filter_name}", []).append(value)
+                    values.setdefault(table_metric(metric, filter_name), []).append(value)
         if values:
             baselines[task] = {metric: sum(v) / len(v) for metric, v in values.items()}
     return baselines
